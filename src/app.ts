@@ -1,0 +1,34 @@
+/**
+ * createApp(deps): the middleware order and every feature's routes; no listen().
+ * Order matters: request context first (id, logger), then the error handler (so it
+ * sees every error with a logger), security headers, static files, mounted apps, routes.
+ */
+import Koa from 'koa';
+import type { Deps } from './deps.ts';
+import { errorHandler } from './http/error-handler.ts';
+import { mountApp } from './http/mount.ts';
+import { requestContext } from './http/request-context.ts';
+import { securityHeaders } from './http/security-headers.ts';
+import { serveStatic } from './http/static.ts';
+import { opsRoutes } from './ops/ops.routes.ts';
+
+export interface AppOptions {
+  isDraining?: () => boolean;
+}
+
+export function createApp(deps: Deps, opts: AppOptions = {}): Koa {
+  const app = new Koa({ proxy: deps.config.trustProxy });
+  app.keys = [deps.secrets.deriveKey('cookies').toString('base64url')];
+  app.silent = true; // the error handler logs; Koa's default stderr dump would duplicate it
+  app.use(requestContext({ log: deps.log, httpDuration: deps.metrics.httpDuration }));
+  app.use(errorHandler({ views: deps.views }));
+  app.use(securityHeaders({ https: deps.config.publicUrl.startsWith('https://'), extraImgSrc: deps.config.mode === 'demo' ? ['http:'] : [] }));
+  app.use(serveStatic());
+  for (const m of deps.mounts) app.use(mountApp(m.prefix, m.app));
+  const ops = opsRoutes({ db: deps.db, kv: deps.kv, metrics: deps.metrics, isDraining: opts.isDraining });
+  app.use(ops.routes());
+  for (const f of deps.features) {
+    if (f.routes) app.use(f.routes.routes()).use(f.routes.allowedMethods());
+  }
+  return app;
+}

@@ -1,0 +1,111 @@
+/**
+ * Db over a `pg` Pool. Bounded everywhere (SECURITY.md D1): connecting gives up after
+ * `connectTimeoutMs`, statements after `statementTimeoutMs`; a lost server turns into
+ * DependencyUnavailableError('db') at once, and the pool reconnects by itself when the
+ * server returns, so no restart is needed.
+ */
+import pg from 'pg';
+import { DependencyUnavailableError } from '../http/errors.ts';
+import type { Db, QueryResult, Transaction } from './db.ts';
+
+export interface PgDbOptions {
+  url: string;
+  max?: number;
+  connectTimeoutMs?: number;
+  statementTimeoutMs?: number;
+  /** Schema to use (search_path); tests isolate themselves in a schema of their own. */
+  schema?: string;
+}
+
+// int8 as a JS number, as PGlite returns it. 64-bit identifiers that may exceed 2^53
+// (WeChat msgid) are stored as text, never int8.
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === 20) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+export async function createPgDb(opts: PgDbOptions): Promise<Db & { pool: pg.Pool }> {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.max ?? 10,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 1000,
+    statement_timeout: opts.statementTimeoutMs ?? 5000,
+    query_timeout: (opts.statementTimeoutMs ?? 5000) + 500,
+    idleTimeoutMillis: 30_000,
+    types,
+    ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
+  });
+  // An idle client losing its server must not crash the process.
+  pool.on('error', () => undefined);
+
+  const wrap = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isConnectionError(err)) throw new DependencyUnavailableError('db', err);
+      throw err;
+    }
+  };
+
+  const query = <T>(q: Pick<pg.Pool, 'query'> | pg.PoolClient, sql: string, params?: readonly unknown[]) =>
+    wrap(async (): Promise<QueryResult<T>> => {
+      const r = await q.query(sql, params as unknown[] | undefined);
+      return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+    });
+
+  const db: Db & { pool: pg.Pool } = {
+    kind: 'pg',
+    pool,
+    query: (sql, params) => query(pool, sql, params),
+    async transaction(fn) {
+      const client = await wrap(() => pool.connect());
+      let broken = false;
+      try {
+        await query(client, 'BEGIN');
+        const tx: Transaction = {
+          query: (sql, params) => query(client, sql, params),
+          exec: async (sql) => {
+            await wrap(() => client.query(sql));
+          },
+        };
+        const result = await fn(tx);
+        await query(client, 'COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    },
+    async exec(sql) {
+      await wrap(() => pool.query(sql));
+    },
+    async ping() {
+      await query(pool, 'SELECT 1');
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+  // Fail at start with a clear error if the server is not there.
+  await db.ping();
+  return db;
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH', '57P01', '57P02', '57P03']);
+
+function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08'))) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout|connect ECONNREFUSED/i.test(
+    err.message,
+  );
+}

@@ -1,0 +1,103 @@
+/**
+ * Kv over Redis (ioredis). Fail fast, never hang (SECURITY.md D1): no offline queue,
+ * a bounded command timeout, one attempt per command. While Redis is down every call
+ * rejects with DependencyUnavailableError('kv') at once; ioredis keeps reconnecting in
+ * the background, so the process recovers without a restart when Redis returns.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { DependencyUnavailableError } from '../http/errors.ts';
+import type { Kv, KvLock } from './kv.ts';
+
+// Compare-and-delete / compare-and-extend: an expired holder can never release or
+// extend the lock a newer holder took (the value carries the owner's fence + nonce).
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+// INCRBY and set the TTL only when the key was created by this call.
+const INCR_TTL = `local v = redis.call('incrby', KEYS[1], ARGV[1]) if v == tonumber(ARGV[1]) then redis.call('pexpire', KEYS[1], ARGV[2]) end return v`;
+
+export interface RedisKvOptions {
+  url: string;
+  commandTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+export async function createRedisKv(opts: RedisKvOptions): Promise<Kv & { client: Redis }> {
+  const client = new Redis(opts.url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: opts.commandTimeoutMs ?? 500,
+    connectTimeout: opts.connectTimeoutMs ?? 1000,
+    // Reconnect forever with a short capped delay, so recovery is quick (≤ 1 s).
+    retryStrategy: (times) => Math.min(50 * times, 1000),
+    enableReadyCheck: true,
+  });
+  client.on('error', () => {
+    /* surfaced per command as DependencyUnavailableError; readiness reports it */
+  });
+  try {
+    await client.connect();
+  } catch (err) {
+    client.disconnect();
+    throw new DependencyUnavailableError('kv', err);
+  }
+
+  async function run<T>(fn: () => Promise<T>): Promise<T> {
+    if (client.status !== 'ready') throw new DependencyUnavailableError('kv');
+    try {
+      return await fn();
+    } catch (err) {
+      if (isRedisReplyError(err)) throw err;
+      throw new DependencyUnavailableError('kv', err);
+    }
+  }
+
+  const kv: Kv & { client: Redis } = {
+    kind: 'redis',
+    client,
+    get: (key) => run(() => client.get(key)),
+    async set(key, value, ttlMs) {
+      await run(() => (ttlMs === undefined ? client.set(key, value) : client.set(key, value, 'PX', ttlMs)));
+    },
+    async setIfAbsent(key, value, ttlMs) {
+      const r = await run(() => client.set(key, value, 'PX', ttlMs, 'NX'));
+      return r === 'OK';
+    },
+    getDel: (key) => run(() => client.getdel(key)),
+    del: (...keys) => (keys.length ? run(() => client.del(...keys)) : Promise.resolve(0)),
+    async incr(key, ttlMs, by = 1) {
+      const r = await run(() => client.eval(INCR_TTL, 1, key, String(by), String(ttlMs)));
+      return Number(r);
+    },
+    pttl: (key) => run(() => client.pttl(key)),
+    async tryLock(name, ttlMs) {
+      const key = `lock:${name}`;
+      const fence = await run(() => client.incr(`lock-fence:${name}`));
+      const owner = `${fence}:${randomBytes(12).toString('hex')}`;
+      const ok = await run(() => client.set(key, owner, 'PX', ttlMs, 'NX'));
+      if (ok !== 'OK') return null;
+      const lock: KvLock = {
+        fence,
+        release: async () => Number(await run(() => client.eval(RELEASE, 1, key, owner))) === 1,
+        extend: async (ms) => Number(await run(() => client.eval(EXTEND, 1, key, owner, String(ms)))) === 1,
+      };
+      return lock;
+    },
+    async ping() {
+      await run(() => client.ping());
+    },
+    async close() {
+      try {
+        await client.quit();
+      } catch {
+        client.disconnect();
+      }
+    },
+  };
+  return kv;
+}
+
+function isRedisReplyError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError';
+}

@@ -1,0 +1,2 @@
+-- Foundation marker: the numbered ranges per feature start after this one.
+SELECT 1;

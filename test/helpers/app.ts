@@ -1,0 +1,61 @@
+/**
+ * Starts the real app in-process on a free port, against real Postgres/Redis when the
+ * run has them (each app its own schema) and the embedded stand-ins otherwise.
+ */
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadConfig, type AppConfig } from '../../src/config/index.ts';
+import { start, type Running } from '../../src/main.ts';
+import type { DepsOverrides } from '../../src/deps.ts';
+import { createSchemaDb, DATABASE_URL } from './stores.ts';
+
+export const TEST_SECRET_KEY = '0f'.repeat(32);
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+    s.once('error', reject);
+  });
+}
+
+export interface TestApp extends Running {
+  config: AppConfig;
+  baseUrl: string;
+}
+
+export async function startTestApp(opts: { env?: Record<string, string | undefined>; overrides?: DepsOverrides; useRealStores?: boolean } = {}): Promise<TestApp> {
+  const port = await freePort();
+  const useReal = opts.useRealStores ?? true;
+  const env: NodeJS.ProcessEnv = {
+    PORT: String(port),
+    PUBLIC_URL: `http://localhost:${port}`,
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'wxb-')),
+    BRIDGE_SECRET_KEY: TEST_SECRET_KEY,
+    LOG_LEVEL: 'silent',
+    ...(useReal && process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+    ...opts.env,
+  };
+  const config = loadConfig({ env });
+  const overrides: DepsOverrides = { log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), inMemoryDb: true, ...opts.overrides };
+  if (useReal && DATABASE_URL && !overrides.db) overrides.db = await createSchemaDb(DATABASE_URL);
+  const running = await start(config, overrides);
+  const ownDb = overrides.db && !opts.overrides?.db ? overrides.db : undefined;
+  const stop = running.stop;
+  return {
+    ...running,
+    config,
+    baseUrl: `http://localhost:${port}`,
+    async stop() {
+      await stop();
+      await ownDb?.close();
+    },
+  };
+}
