@@ -115,3 +115,17 @@ describe('loadConfig', () => {
     expect(problems(() => loadConfig({ env: { BRIDGE_SECRET_KEY: 'short' } })).join()).toContain('env BRIDGE_SECRET_KEY');
   });
 });
+
+describe('interpolation', () => {
+  it('When DESIGN.md-style ${VAR} sits inside a YAML flow map, then it parses and is filled in', () => {
+    const file = writeConfig('flow.yaml', VALID.replace('      - type: binding-code', '      - type: binding-code\n    webhook: { url: https://h.example/x, secret: ${HOOK_SECRET} }'));
+    const c = loadConfig({ env: { BRIDGE_CONFIG: file, BRIDGE_SECRET_KEY: KEY, WX_SECRET: 'x'.repeat(10), HOOK_SECRET: 'hook-secret-1' } });
+    expect(c.merchants[0]!.webhook?.secret).toBe('hook-secret-1');
+  });
+
+  it('When an environment value itself contains ${…}, then it is taken literally, not expanded again', () => {
+    const file = writeConfig('literal.yaml', VALID);
+    const c = loadConfig({ env: { BRIDGE_CONFIG: file, BRIDGE_SECRET_KEY: KEY, WX_SECRET: 'a${HOME}b-secret', HOME: '/root' } });
+    expect(c.officialAccounts[0]!.appSecret).toBe('a${HOME}b-secret');
+  });
+});

@@ -106,36 +106,65 @@ function readConfigFile(path: string, env: NodeJS.ProcessEnv, problems: string[]
     problems.push(`env BRIDGE_CONFIG: cannot read ${path}`);
     return undefined;
   }
+  // ${VAR} is swapped for an inert placeholder before parsing: in YAML flow context
+  // (`{ secret: ${X} }`, DESIGN.md's own example) a bare `${` would open a mapping.
+  const vars: VarRef[] = [];
+  const protectedText = text.replace(VAR_PATTERN, (whole, name: string, fallback: string | undefined) => {
+    if (whole.startsWith('$$')) return whole.slice(1);
+    vars.push({ name, fallback });
+    return `__wxbridge_var_${vars.length - 1}__`;
+  });
   let raw: unknown;
   try {
-    raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    raw = path.endsWith('.json') ? JSON.parse(protectedText) : parseYaml(protectedText);
   } catch (err) {
     problems.push(`${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
     return undefined;
   }
   const before = problems.length;
-  const interpolated = interpolate(raw, env, [], (p, name) => problems.push(`${path}: ${p}: environment variable ${name} is not set`));
+  const interpolated = interpolate(raw, env, [], (p, name) => problems.push(`${path}: ${p}: environment variable ${name} is not set`), vars);
   const parsed = fileConfigSchema.safeParse(interpolated);
   if (!parsed.success) problems.push(...formatIssues(parsed.error.issues, (p) => `${path}: ${p}`));
   return problems.length === before && parsed.success ? parsed.data : undefined;
 }
 
+interface VarRef {
+  name: string;
+  fallback: string | undefined;
+}
+
+const VAR_PATTERN = /\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
 /** `${VAR}` reads the environment; `${VAR:-default}` falls back; `$${` escapes. */
-export function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], missing: (path: string, name: string) => void): unknown {
+export function interpolate(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  path: (string | number)[],
+  missing: (path: string, name: string) => void,
+  vars: VarRef[] = [],
+): unknown {
+  const resolveVar = (name: string, fallback: string | undefined): string => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (fallback !== undefined) return fallback;
+    missing(formatPath(path), name);
+    return '';
+  };
   if (typeof value === 'string') {
-    return value.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, fallback: string | undefined) => {
+    // One pass, so a value taken from the environment is never itself expanded again.
+    return value.replace(/__wxbridge_var_(\d+)__|\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, i?: string, name?: string, fallback?: string) => {
+      if (i !== undefined) {
+        const ref = vars[Number(i)];
+        return ref ? resolveVar(ref.name, ref.fallback) : whole;
+      }
       if (whole.startsWith('$$')) return whole.slice(1);
-      const v = env[name];
-      if (v !== undefined && v !== '') return v;
-      if (fallback !== undefined) return fallback;
-      missing(formatPath(path), name);
-      return '';
+      return resolveVar(name as string, fallback);
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, i], missing));
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, i], missing, vars));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, [...path, k], missing);
+    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, [...path, k], missing, vars);
     return out;
   }
   return value;
