@@ -24,11 +24,14 @@ export function createApp(deps: Deps, opts: AppOptions = {}): Koa {
   app.use(errorHandler({ views: deps.views }));
   app.use(securityHeaders({ https: deps.config.publicUrl.startsWith('https://'), extraImgSrc: deps.config.mode === 'demo' ? ['http:'] : [] }));
   app.use(serveStatic());
-  for (const m of deps.mounts) app.use(mountApp(m.prefix, m.app));
+  if (deps.config.role !== 'worker') for (const m of deps.mounts) app.use(mountApp(m.prefix, m.app));
   const ops = opsRoutes({ db: deps.db, kv: deps.kv, metrics: deps.metrics, isDraining: opts.isDraining });
   app.use(ops.routes());
-  for (const f of deps.features) {
-    if (f.routes) app.use(f.routes.routes()).use(f.routes.allowedMethods());
+  // A worker node serves only the ops endpoints; its job is the background loops.
+  if (deps.config.role !== 'worker') {
+    for (const f of deps.features) {
+      if (f.routes) app.use(f.routes.routes()).use(f.routes.allowedMethods());
+    }
   }
   return app;
 }

@@ -6,6 +6,7 @@
 import type Koa from 'koa';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config/index.ts';
+import { createHomeFeature } from './home/home.routes.ts';
 import { createCookiePolicy, type CookiePolicy } from './http/cookies.ts';
 import { createCsrf, type Csrf } from './http/csrf.ts';
 import type { Feature } from './http/feature.ts';
@@ -85,6 +86,10 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
 
   const features: Feature[] = [];
   const mounts: Deps['mounts'] = [];
+
+  // --- features: one clearly marked section each, in dependency order ---
+  // [home]
+  features.push(createHomeFeature(core));
 
   return {
     ...core,

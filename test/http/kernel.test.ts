@@ -76,3 +76,33 @@ describe('HTTP kernel', () => {
     expect(bad.headers.get('x-request-id')).not.toBe('<script>');
   });
 });
+
+describe('home page', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+  afterAll(async () => {
+    await app.stop();
+  });
+
+  it('When a desktop browser opens /, then the journey map with the demo start link is shown, in Chinese by default', async () => {
+    const html = await (await fetch(`${app.baseUrl}/`, { headers: { accept: 'text/html' } })).text();
+    expect(html).toContain('href="/demo/app"');
+    expect(html).toContain('信用卡中心');
+    const en = await (await fetch(`${app.baseUrl}/?lang=en`)).text();
+    expect(en).toContain('Link a demo card');
+  });
+});
+
+describe('ROLE=worker', () => {
+  it('When the process runs as a worker, then it serves only the ops endpoints', async () => {
+    const app = await startTestApp({ env: { ROLE: 'worker' }, useRealStores: false });
+    try {
+      expect((await fetch(`${app.baseUrl}/readyz`)).status).toBe(200);
+      expect((await fetch(`${app.baseUrl}/`)).status).toBe(404);
+    } finally {
+      await app.stop();
+    }
+  });
+});
