@@ -16,7 +16,7 @@ const oa = (appId: string): string => `{oa:${appId}}`;
 export const keyspace = {
   // --- wechat: access tokens (one owner per account, §2.3 of wechat-protocol.md) ---
   wechat: {
-    /** Cached official-account access token JSON {token, expiresAt, fetchedAt}. */
+    /** Cached official-account access token JSON {token, expiresAt, fetchedAt, reconfirmed?}; TTL = its life. */
     accessToken: (appId: string) => `wx:${oa(appId)}:at`,
     /** Lock name (Kv.tryLock) held by the single fetcher of an account's token. */
     accessTokenLock: (appId: string) => `wx:${oa(appId)}:at-refresh`,
@@ -33,17 +33,37 @@ export const keyspace = {
     /** Single-flight of a WeChat code: in-flight marker, then the outcome (D5). */
     code: (appId: string, code: string) => `code:${oa(appId)}:${digest(code)}`,
     attempts: (scope: string, id: string) => `attempts:${scope}:${id}`,
+    /** End-user session after WeChat login (EndUserSession JSON); the cookie holds the id. */
+    session: (sessionId: string) => `sess:${digest(sessionId)}`,
+    /** A proof in progress (verify-api steps, an OIDC round trip); single-use where it matters. */
+    proof: (proofId: string) => `proof:${digest(proofId)}`,
+    /** OIDC `state` sent to a merchant's identity provider → proof id; consumed with GETDEL. */
+    oidcState: (merchantId: string, state: string) => `oidc-st:${merchantId}:${digest(state)}`,
   },
   // --- oauth: the authorization server ---
   oauth: {
     authCode: (code: string) => `as:code:${digest(code)}`,
     usedAuthCode: (code: string) => `as:code-used:${digest(code)}`,
     revokedJti: (jti: string) => `as:revoked:${jti}`,
+    /** A pending authorization request (validated /oauth2/authorize parameters) while the user logs in, links or chooses. */
+    authzRequest: (id: string) => `as:authz:${digest(id)}`,
+    /** private_key_jwt assertion ids, single-use until the assertion expires (RFC 7523 §3). */
+    assertionJti: (clientId: string, jti: string) => `as:assertion:${digest(`${clientId}\u0000${jti}`)}`,
   },
   // --- inbox: push de-duplication and reply cache ---
   inbox: {
+    /** Claim of one push (pending → done with the reply sent), JSON guarded by inbox/claims.ts. */
     dedupe: (appId: string, key: string) => `push:${oa(appId)}:${digest(key)}`,
+    /** Only one retry may take over a claim whose owner died (value '1'). */
+    takeover: (appId: string, key: string, startedAt: number) => `push-takeover:${oa(appId)}:${digest(key)}:${startedAt}`,
+    /** Plaintext pushes: signature → sha256 of the body it came with (a signature cannot carry another body). */
     replay: (appId: string, signature: string) => `push-replay:${oa(appId)}:${signature}`,
+    /** Customer-service window grant of one kind ('message' | 'event'), JSON {g, e, q}. */
+    csGrant: (appId: string, openid: string, kind: string) => `csw:${oa(appId)}:${digest(openid)}:${kind}`,
+    /** Messages sent against one grant (counter; a new grant has a new key, so its count starts at 0). */
+    csUsed: (appId: string, openid: string, kind: string, grantedAt: number) => `csw-used:${oa(appId)}:${digest(openid)}:${kind}:${grantedAt}`,
+    /** Lock name (Kv.tryLock): one follower sync per account across instances. */
+    followerSyncLock: (appId: string) => `inbox:${oa(appId)}:follower-sync`,
   },
   // --- notices / webhooks: shared rate limits and pauses ---
   notices: {
@@ -60,6 +80,18 @@ export const keyspace = {
 export const ttl = {
   flow: 10 * 60_000,
   codeSingleFlight: 5 * 60_000,
-  pushDedupe: 5 * 60_000,
+  /** End-user session: absolute lifetime (ASVS 7.3.2); re-login through WeChat is silent. */
+  session: 2 * 3600_000,
+  /** A proof (verify-api steps, OIDC round trip) must finish within this. */
+  proof: 10 * 60_000,
+  /** Window of the failed-proof counters (per user, per account). */
+  proofFailures: 60 * 60_000,
+  // ≥ 2× the 300 s freshness window: a verbatim replay accepted near the edge of the window
+  // (clock skew either way) must still find its claim (SECURITY.md A9).
+  pushDedupe: 10 * 60_000,
   pushReplay: 10 * 60_000,
+  /** oauth: authorization codes live at most 60 s (issue 5; RFC 6749 §4.1.2 allows 10 min). */
+  authCode: 60_000,
+  /** oauth: an authorization request waits this long for login, linking and the chooser. */
+  authzRequest: 15 * 60_000,
 } as const;

@@ -16,6 +16,9 @@ const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call(
 // INCRBY and set the TTL only when the key was created by this call.
 const INCR_TTL = `local v = redis.call('incrby', KEYS[1], ARGV[1]) if v == tonumber(ARGV[1]) then redis.call('pexpire', KEYS[1], ARGV[2]) end return v`;
 
+const FENCE = `local v = redis.call('incr', KEYS[1]) redis.call('pexpire', KEYS[1], ARGV[1]) return v`;
+const FENCE_TTL_MS = 30 * 24 * 3600_000;
+
 export interface RedisKvOptions {
   url: string;
   commandTimeoutMs?: number;
@@ -73,7 +76,9 @@ export async function createRedisKv(opts: RedisKvOptions): Promise<Kv & { client
     pttl: (key) => run(() => client.pttl(key)),
     async tryLock(name, ttlMs) {
       const key = `lock:${name}`;
-      const fence = await run(() => client.incr(`lock-fence:${name}`));
+      // The fence counter lives 30 days past its last use: long enough to stay monotonic
+      // for any live lock, short enough that one-off lock names do not accumulate.
+      const fence = Number(await run(() => client.eval(FENCE, 1, `lock-fence:${name}`, String(FENCE_TTL_MS))));
       const owner = `${fence}:${randomBytes(12).toString('hex')}`;
       const ok = await run(() => client.set(key, owner, 'PX', ttlMs, 'NX'));
       if (ok !== 'OK') return null;
