@@ -1,0 +1,114 @@
+/**
+ * `npm run bench`: every benchmark on this machine, each beside a baseline measured in
+ * the same run (bare Koa hello-world), against real PostgreSQL and Redis. The bridge
+ * runs pinned to core 0; this process (the load generator) to core 1. Results are
+ * appended to docs/BENCHMARKS.md with the commit, Node version and CPU model.
+ *
+ * BENCH_DURATION (s, default 10) sets each measured run; BENCH_ONLY=a,b picks scenarios.
+ */
+import { execSync } from 'node:child_process';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { measure, type LoadResult } from './lib/load.ts';
+import { spawnPinned, waitForUrl, type Proc } from './lib/proc.ts';
+import { scenarios, type BenchContext } from './scenarios.ts';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const ONLY = process.env.BENCH_ONLY?.split(',').filter(Boolean);
+const OUT = 'docs/BENCHMARKS.md';
+
+interface Row {
+  name: string;
+  result?: LoadResult;
+  custom?: Record<string, string | number>;
+  rssMb?: number;
+  ratio?: number;
+  note?: string;
+}
+
+async function startBridge(port: number): Promise<Proc> {
+  const proc = spawnPinned(0, ['--import', 'tsx', 'src/main.ts'], {
+    PORT: String(port),
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    DATABASE_URL,
+    REDIS_URL,
+    LOG_LEVEL: 'warn',
+    DATA_DIR: '/tmp/wxb-bench',
+    BRIDGE_SECRET_KEY: 'be'.repeat(32),
+  });
+  await waitForUrl(`http://127.0.0.1:${port}/readyz`);
+  return proc;
+}
+
+async function main(): Promise<void> {
+  const commit = execSync('git rev-parse --short HEAD').toString().trim();
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  console.log(`[bench] commit ${commit}, node ${process.version}, ${cpu}, ${DURATION}s runs`);
+
+  const baselinePort = 3901;
+  const bare = spawnPinned(0, ['--import', 'tsx', 'bench/servers/bare-koa.ts'], { PORT: String(baselinePort) });
+  await waitForUrl(`http://127.0.0.1:${baselinePort}/`);
+  const baseline = await measure({ url: `http://127.0.0.1:${baselinePort}/`, durationSec: DURATION });
+  const rows: Row[] = [{ name: 'bare Koa hello-world (baseline)', result: baseline, rssMb: bare.peakRssMb(), ratio: 1 }];
+  await bare.stop();
+  console.log(`[bench] baseline ${baseline.rps} req/s`);
+
+  const port = 3902;
+  const bridge = await startBridge(port);
+  const ctx: BenchContext = { baseUrl: `http://127.0.0.1:${port}`, durationSec: DURATION, databaseUrl: DATABASE_URL, redisUrl: REDIS_URL };
+  for (const s of scenarios) {
+    if (ONLY && !ONLY.includes(s.id)) continue;
+    try {
+      const r = await s.run(ctx);
+      if (!r) {
+        rows.push({ name: s.name, note: 'skipped: endpoint not available' });
+        continue;
+      }
+      const row: Row = { name: s.name, ...r, rssMb: bridge.peakRssMb() };
+      if (r.result) row.ratio = r.result.rps / baseline.rps;
+      rows.push(row);
+      console.log(`[bench] ${s.name}: ${r.result ? `${r.result.rps} req/s` : JSON.stringify(r.custom)}`);
+    } catch (err) {
+      rows.push({ name: s.name, note: `failed: ${(err as Error).message}` });
+      console.error(`[bench] ${s.name} failed`, err);
+    }
+  }
+  await bridge.stop();
+  report(rows, { commit, cpu });
+}
+
+function report(rows: Row[], meta: { commit: string; cpu: string }): void {
+  const lines = [
+    '',
+    `## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — commit ${meta.commit}`,
+    '',
+    `Node ${process.version}; ${meta.cpu}; ${cpus().length} cores; runs of ${DURATION} s after a warm-up; bridge pinned to core 0, load generator to core 1; PostgreSQL and Redis local, unpinned.`,
+    '',
+    '| scenario | req/s | × bare Koa | p50 ms | p99 ms | p99 at half load ms | non-2xx | peak RSS MB | other |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...rows.map((r) =>
+      [
+        r.name,
+        r.result?.rps ?? '',
+        r.ratio !== undefined ? r.ratio.toFixed(2) : '',
+        r.result?.p50 ?? '',
+        r.result?.p99 ?? '',
+        r.result?.p99AtHalf ?? '',
+        r.result ? r.result.non2xx + r.result.errors : '',
+        r.rssMb ?? '',
+        [r.note, r.custom ? Object.entries(r.custom).map(([k, v]) => `${k}: ${v}`).join('; ') : ''].filter(Boolean).join(' '),
+      ].join(' | ').replace(/^/, '| ').concat(' |'),
+    ),
+    '',
+  ];
+  if (!existsSync(OUT)) writeFileSync(OUT, '# Benchmarks\n\nAppended by `npm run bench`. Every figure is from that command on the machine named in its section.\n');
+  appendFileSync(OUT, lines.join('\n'));
+  console.log(readFileSync(OUT, 'utf8').split('\n').slice(-rows.length - 3).join('\n'));
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
