@@ -7,11 +7,16 @@ import type Koa from 'koa';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config/index.ts';
 import { createHomeFeature } from './home/home.routes.ts';
+import { createWeChat, type WeChat } from './wechat/feature.ts';
 import { createCookiePolicy, type CookiePolicy } from './http/cookies.ts';
 import { createCsrf, type Csrf } from './http/csrf.ts';
 import type { Feature } from './http/feature.ts';
 import { createLogger } from './http/logger.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
+import { createOAuthFeature, type LinkingPort } from './oauth/index.ts';
+import { createLinkingFeature } from './linking/index.ts';
+import { createInboxFeature } from './inbox/index.ts';
+import { createAdminFeature } from './admin/admin.routes.ts';
 import { createViews, type Views } from './http/views.ts';
 import { createSecretBox, type SecretBox } from './security/secret-box.ts';
 import { openDb, openKv, type Db, type Kv } from './store/index.ts';
@@ -32,9 +37,12 @@ export interface CoreDeps {
 }
 
 export interface Deps extends CoreDeps {
+  readonly wechat: WeChat;
   readonly features: Feature[];
   /** Koa apps mounted under a prefix (the sandbox at /sandbox). */
   readonly mounts: { prefix: string; app: Koa }[];
+  /** [admin] Extra lines for the demo start banner (the first admin's one-time password). */
+  readonly banner: string[];
   close(): Promise<void>;
 }
 
@@ -91,10 +99,57 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
   // [home]
   features.push(createHomeFeature(core));
 
+  // [wechat] client (+ the sandbox at /sandbox in demo mode / SANDBOX=1)
+  const wechat = createWeChat(core);
+  if (wechat.sandbox) {
+    mounts.push({ prefix: '/sandbox', app: wechat.sandbox.app });
+    const sb = wechat.sandbox;
+    features.push({ name: 'sandbox', stop: () => sb.close() });
+  }
+  // [oauth] the authorization server (issue 5). It reads `linking` at request time, so the
+  // linking feature can be built after it and take `oauth.merchantAuth` for /api/v1.
+  const linkingForOAuth: { current?: LinkingPort } = {};
+  const oauth = createOAuthFeature({ ...core, linking: () => linkingForOAuth.current });
+  features.push(oauth);
+  await oauth.ready;
+  // [/oauth]
+  // [linking] WeChat login, identities, bindings, link pages, merchant API (issue 4)
+  const linking = createLinkingFeature({ ...core, wechat, requireScope: (scope) => oauth.merchantAuth.require(scope) });
+  features.push(linking);
+  linkingForOAuth.current = linking;
+  // [demo] the demo merchant system (verify API, OIDC login) in demo/SANDBOX mode (issue 4)
+  if (config.sandbox.enabled) {
+    // Loaded only here: production never imports the demo IdP (oidc-provider).
+    const { createDemoMerchantFeature, DEMO_IDP_PREFIX } = await import('./demo/index.ts');
+    const demo = await createDemoMerchantFeature(core);
+    features.push(demo);
+    mounts.push({ prefix: DEMO_IDP_PREFIX, app: demo.idp });
+  }
+  // [/linking]
+  // [inbox] WeChat push: events, messages, personalized replies; follower sync; tags (issue 6)
+  const inbox = createInboxFeature({
+    ...core,
+    wechat: wechat.api,
+    linking: linking.service,
+    redeemBindingCode: (input) => linking.service.redeemBindingCode(input),
+    requireScope: (scope) => oauth.merchantAuth.require(scope),
+    // notices: pass `onTemplateJobFinished` here, and share `inbox.csWindow`.
+  });
+  features.push(inbox);
+  // [/inbox]
+  // [admin] the admin UI (issue 8); its actions go through the owning features' services
+  const banner: string[] = [];
+  const admin = createAdminFeature(core, { linking: linking.service, keys: oauth.keys });
+  features.push(admin);
+  if (config.mode === 'demo' && config.role !== 'worker') banner.push(...(await admin.demoBanner()));
+  // [/admin]
+
   return {
     ...core,
+    wechat,
     features,
     mounts,
+    banner,
     async close() {
       for (const f of [...features].reverse()) await f.stop?.().catch((err: unknown) => log.warn({ err, feature: f.name }, 'stop failed'));
       for (const c of closers.reverse()) await c().catch(() => undefined);

@@ -67,8 +67,12 @@ export const keyspace = {
   },
   // --- notices / webhooks: shared rate limits and pauses ---
   notices: {
+    /** Sends reserved in one second by every worker of an account (shared limiter); INCRBY. */
     rate: (appId: string, api: string, second: number) => `rate:${oa(appId)}:${api}:${second}`,
+    /** JSON {until, errcode}: no sends to that API until `until` (45009 / 45011). */
     pause: (appId: string, api: string) => `pause:${oa(appId)}:${api}`,
+    /** Notices sent to one user of one merchant on one local day (perUserDailyCap); INCRBY. */
+    userDaily: (merchantId: string, identityId: string, day: string) => `ncap:${merchantId}:${identityId}:${day}`,
   },
   // --- http: rate limits of the HTTP layer ---
   http: {

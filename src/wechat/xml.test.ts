@@ -160,18 +160,6 @@ describe('parseWeChatXml shapes (§5.3–§5.6)', () => {
   it('When a Buffer is not valid UTF-8, then it is rejected as malformed', () => {
     expect(reasonOf(Buffer.from([0x3c, 0x78, 0x6d, 0x6c, 0x3e, 0xc3, 0x28, 0x3c, 0x2f, 0x78, 0x6d, 0x6c, 0x3e]))).toBe('malformed');
   });
-
-  it('When parsing typical pushes in a loop, then throughput is far above thousands per second', () => {
-    // ~290k/s measured on an idle core. Best of five batches of 500, asserting only 10k/s, so a
-    // shared, loaded CI box cannot fail it while a real regression (e.g. quadratic scanning) still does.
-    let best = Infinity;
-    for (let batch = 0; batch < 5; batch++) {
-      const t0 = performance.now();
-      for (let i = 0; i < 500; i++) parseWeChatXml(PUSH);
-      best = Math.min(best, performance.now() - t0);
-    }
-    expect(best).toBeLessThan(50);
-  });
 });
 
 describe('buildWeChatXml (§5.6, §6.3)', () => {

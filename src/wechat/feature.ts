@@ -1,0 +1,93 @@
+/**
+ * Wiring of the WeChat client for the app: one access-token owner per process (backed
+ * by the shared Kv lock, so one fetch per expiry across instances), the web-auth client
+ * and the API client, all pointed at the configured base URLs. In demo/SANDBOX mode it
+ * also builds the sandbox, mounted at /sandbox, and registers every configured official
+ * account in it (push URL, redirect domain, templates, menu) so the journey works.
+ */
+import type { Logger } from 'pino';
+import type { AppConfig, OfficialAccountConfig } from '../config/index.ts';
+import type { Kv } from '../store/kv.ts';
+import { createSandbox, type Sandbox } from '../sandbox/sandbox.ts';
+import { createAccessTokenManager } from './access-token.ts';
+import { createWeChatApi } from './api.ts';
+import { createWebAuthClient } from './web-auth.ts';
+
+export interface WeChat {
+  webAuth: ReturnType<typeof createWebAuthClient>;
+  tokens: ReturnType<typeof createAccessTokenManager>;
+  api: ReturnType<typeof createWeChatApi>;
+  /** Official account by its slug (`/wechat/push/:account`). */
+  accountById(id: string): OfficialAccountConfig | undefined;
+  accountByAppId(appId: string): OfficialAccountConfig | undefined;
+  /** The built-in fake WeChat, when mounted (demo mode or SANDBOX=1). */
+  sandbox: Sandbox | undefined;
+}
+
+export function createWeChat(deps: { config: AppConfig; kv: Kv; log: Logger; fetch: typeof fetch; now?: () => number }): WeChat {
+  const { config } = deps;
+  const byId = new Map(config.officialAccounts.map((a) => [a.id, a]));
+  const byAppId = new Map(config.officialAccounts.map((a) => [a.appId, a]));
+  const log = deps.log.child({ component: 'wechat' });
+  const sandboxOn = config.sandbox.enabled && config.wechat.apiBaseUrl.startsWith(config.publicUrl);
+  const tokens = createAccessTokenManager({
+    kv: deps.kv,
+    fetch: deps.fetch,
+    apiBaseUrl: config.wechat.apiBaseUrl,
+    logger: log,
+    ...(deps.now ? { now: deps.now } : {}),
+    accounts: (appId) => {
+      const a = byAppId.get(appId);
+      return a ? { appSecret: a.appSecret, method: a.tokenMethod } : undefined;
+    },
+  });
+  const sandbox = config.sandbox.enabled ? buildSandbox(config, log) : undefined;
+  return {
+    tokens,
+    webAuth: createWebAuthClient({
+      oauthBaseUrl: config.wechat.oauthBaseUrl,
+      apiBaseUrl: config.wechat.apiBaseUrl,
+      fetch: deps.fetch,
+      logger: log,
+      // WeChat refuses ports in redirect_uri; only a local sandbox accepts them.
+      allowPortInRedirectUri: sandboxOn,
+    }),
+    api: createWeChatApi({
+      tokens,
+      fetch: deps.fetch,
+      apiBaseUrl: config.wechat.apiBaseUrl,
+      logger: log,
+      ...(sandboxOn ? { qrImageBaseUrl: config.wechat.apiBaseUrl } : {}),
+    }),
+    accountById: (id) => byId.get(id),
+    accountByAppId: (appId) => byAppId.get(appId),
+    sandbox,
+  };
+}
+
+function buildSandbox(config: AppConfig, log: Logger): Sandbox {
+  const sandbox = createSandbox({ basePath: '/sandbox', logger: log.child({ component: 'sandbox' }) });
+  const host = new URL(config.publicUrl).hostname;
+  for (const a of config.officialAccounts) {
+    const templates: Record<string, string[]> = {};
+    const menu: { key: string; name: string; type: 'click' }[] = [];
+    for (const m of config.merchants.filter((x) => x.officialAccount === a.id)) {
+      for (const t of Object.values(m.notices.templates)) templates[t.templateId] = Object.keys(t.fields);
+      for (const key of Object.keys(m.intents?.menuKeys ?? {})) if (!menu.some((x) => x.key === key)) menu.push({ key, name: key, type: 'click' });
+    }
+    sandbox.registerApp({
+      appId: a.appId,
+      appSecret: a.appSecret,
+      token: a.token,
+      ...(a.encodingAesKey ? { encodingAesKey: a.encodingAesKey, mode: 'safe' as const } : { mode: 'plain' as const }),
+      originalId: a.originalId,
+      name: a.id,
+      pushUrl: `${config.publicUrl}/wechat/push/${a.id}`,
+      redirectDomains: [host],
+      allowPortsInRedirect: true,
+      templates,
+      ...(menu.length ? { menu: menu.slice(0, 15) } : {}),
+    });
+  }
+  return sandbox;
+}
