@@ -22,8 +22,8 @@ const provider = new Provider(issuer, {
   ],
   pkce: { required: () => true },
   features: { devInteractions: { enabled: false } },
-  interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
-  findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+  interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+  findAccount: async (_ctx: unknown, sub: string) => ({ accountId: sub, claims: async () => ({ sub }) }),
   jwks: { keys: [await (await import('jose')).exportJWK((await (await import('jose')).generateKeyPair('ES256', { extractable: true })).privateKey).then((k) => ({ ...k, kid: 'k1', alg: 'ES256', use: 'sig' }))] },
   enabledJWA: { idTokenSigningAlgValues: ['ES256'] },
 });
