@@ -49,6 +49,8 @@ export const keyspace = {
     authzRequest: (id: string) => `as:authz:${digest(id)}`,
     /** private_key_jwt assertion ids, single-use until the assertion expires (RFC 7523 §3). */
     assertionJti: (clientId: string, jti: string) => `as:assertion:${digest(`${clientId}\u0000${jti}`)}`,
+    /** The demo merchant H5 app's login flow (PKCE verifier, state, nonce) between /demo/app/login and its callback. */
+    demoAppFlow: (id: string) => `demo-app:${digest(id)}`,
   },
   // --- inbox: push de-duplication and reply cache ---
   inbox: {

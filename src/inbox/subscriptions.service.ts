@@ -1,0 +1,48 @@
+/**
+ * Follow and unfollow (wechat-protocol.md §5.5): the subscribe state on the identity and the
+ * `identity.subscribed` / `identity.unsubscribed` webhooks to the merchants holding a binding
+ * of it, in one transaction, so the event exists exactly when the change does (SECURITY.md
+ * D1/D2). This is the one write the push waits for before acknowledging: WeChat does not
+ * resend an acknowledged push.
+ *
+ * Pushes can arrive out of order (a retry of an older one): a change older than the latest
+ * one applied is ignored. Webhooks go out only when the state really changes.
+ */
+import type { Db } from '../store/db.ts';
+import { enqueueWebhookEvent } from '../webhooks/events.ts';
+import { lockIdentity, markSubscribed, markUnsubscribed, webhookTargets } from './identities.queries.ts';
+
+export interface SubscriptionChange {
+  identityId: string;
+  changed: boolean;
+}
+
+export interface Subscriptions {
+  set(p: { appId: string; openid: string; subscribed: boolean; at: Date }): Promise<SubscriptionChange>;
+}
+
+export function createSubscriptions(o: { db: Db }): Subscriptions {
+  return {
+    set({ appId, openid, subscribed, at }) {
+      return o.db.transaction(async (tx) => {
+        const row = await lockIdentity(tx, appId, openid);
+        const latest = Math.max(row.subscribed_at?.getTime() ?? -Infinity, row.unsubscribed_at?.getTime() ?? -Infinity);
+        if (at.getTime() < latest) return { identityId: row.id, changed: false };
+        if (subscribed) await markSubscribed(tx, row.id, at);
+        else await markUnsubscribed(tx, row.id, at);
+        const changed = row.subscribed !== subscribed;
+        if (changed) {
+          const type = subscribed ? 'identity.subscribed' : 'identity.unsubscribed';
+          for (const t of await webhookTargets(tx, row.id)) {
+            await enqueueWebhookEvent(tx, {
+              merchantId: t.merchantId,
+              type,
+              data: { ...(t.sub ? { sub: t.sub } : {}), bindings: t.bindings, subscribed, at: at.toISOString() },
+            });
+          }
+        }
+        return { identityId: row.id, changed };
+      });
+    },
+  };
+}
