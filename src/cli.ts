@@ -5,6 +5,8 @@
 import { ConfigError, loadConfig } from './config/index.ts';
 import { openDb, StoreStartError } from './store/index.ts';
 import { migrate } from './store/migrate.ts';
+import { adminCommands } from './admin/admin.cli.ts';
+import { keyCommands, runKeyCommand } from './oauth/keys.cli.ts';
 
 const commands: Record<string, { help: string; run(args: string[]): Promise<void> }> = {
   migrate: {
@@ -43,5 +45,10 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
 }
+
+// [admin] create-admin, reset-admin
+for (const c of adminCommands) registerCommand(c.name, c.help, (args) => c.run(args));
+// [oauth] rotate-keys, list-keys, remove-key
+for (const [name, c] of Object.entries(keyCommands)) registerCommand(name, c.help, (args) => runKeyCommand(c, args));
 
 void main(process.argv.slice(2));

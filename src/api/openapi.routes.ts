@@ -1,0 +1,16 @@
+/**
+ * GET /api/v1/openapi.json: the merchant API's OpenAPI 3.1 document, public, built once
+ * and served from memory with an ETag.
+ */
+import Router from '@koa/router';
+import type { Feature } from '../http/feature.ts';
+import { cachedJson } from '../oauth/discovery.ts';
+import { serveCached } from '../oauth/discovery.routes.ts';
+import { openApiDocument } from './openapi.ts';
+
+export function createApiDocsFeature(deps: { config: { publicUrl: string } }): Feature {
+  const doc = cachedJson(openApiDocument(deps.config.publicUrl));
+  const router = new Router();
+  router.get('/api/v1/openapi.json', (ctx) => serveCached(ctx, doc, 'public, max-age=300'));
+  return { name: 'api-docs', routes: router };
+}

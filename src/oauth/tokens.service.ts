@@ -1,0 +1,159 @@
+/**
+ * The JWTs wxbridge issues (DESIGN.md "Tokens"): RFC 9068 access tokens (`typ: at+jwt`,
+ * aud = the merchant, pairwise sub, the binding claims) and OIDC ID tokens (aud = the
+ * client, nonce). Verification of our own access tokens (merchant API, introspection,
+ * userinfo, revocation) pins the algorithms of our published keys, the issuer and the
+ * typ, and takes keys only from our own set by kid (RFC 8725 §3.1, §3.8, §3.10, §3.11).
+ * No at_hash: it is optional in the code flow (OIDC Core §3.1.3.6), where the access token
+ * comes from the token endpoint, not the front channel.
+ * Revocation of an access token is a Kv marker on its jti until it would expire anyway.
+ */
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
+import { z } from 'zod';
+import type { Kv } from '../store/kv.ts';
+import { keyspace } from '../store/keyspace.ts';
+import { randomId } from '../security/secrets.ts';
+import { InvalidToken } from './errors.ts';
+import type { KeysService } from './keys.service.ts';
+
+const accessClaimsSchema = z.object({
+  iss: z.string(),
+  sub: z.string().min(1),
+  aud: z.string().min(1),
+  client_id: z.string().min(1),
+  scope: z.string().default(''),
+  iat: z.number().int(),
+  exp: z.number().int(),
+  jti: z.string().min(1),
+  auth_time: z.number().int().optional(),
+  amr: z.array(z.string()).optional(),
+  account: z.string().optional(),
+  account_display: z.string().nullable().optional(),
+  binding_id: z.string().optional(),
+  openid: z.string().optional(),
+  unionid: z.string().nullable().optional(),
+});
+export type AccessTokenClaims = z.infer<typeof accessClaimsSchema>;
+
+export interface BindingClaims {
+  id: string;
+  accountId: string;
+  accountDisplay: string | null;
+}
+
+export interface AccessTokenInput {
+  merchantId: string;
+  clientId: string;
+  sub: string;
+  scopes: readonly string[];
+  ttlSeconds: number;
+  /** Pre-chosen jti (the code exchange records it before signing, for replay revocation). */
+  jti?: string;
+  authTime?: number;
+  amr?: readonly string[];
+  binding?: BindingClaims;
+  /** Only for merchants whose config sets exposeWeChatIds. */
+  wechat?: { openid: string; unionid: string | null };
+}
+
+export interface IdTokenInput {
+  clientId: string;
+  sub: string;
+  authTime: number;
+  ttlSeconds: number;
+  nonce?: string;
+  profile?: { name?: string | null; picture?: string | null };
+}
+
+export interface TokensService {
+  readonly issuer: string;
+  issueAccessToken(input: AccessTokenInput): Promise<{ token: string; claims: AccessTokenClaims }>;
+  issueIdToken(input: IdTokenInput): Promise<string>;
+  /** Signature, typ, issuer, expiry and required claims; audience is the caller's to check. */
+  verifyAccessToken(token: string): Promise<AccessTokenClaims>;
+  revokeAccessToken(jti: string, exp: number): Promise<void>;
+  isRevoked(jti: string): Promise<boolean>;
+}
+
+const REQUIRED = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id'];
+
+export function createTokensService(deps: { issuer: string; keys: KeysService; kv: Kv; now: () => number }): TokensService {
+  const seconds = () => Math.floor(deps.now() / 1000);
+
+  async function sign(payload: Record<string, unknown>, typ: string): Promise<string> {
+    const key = deps.keys.signingKey();
+    const header: JWTHeaderParameters = { alg: key.alg, kid: key.kid, typ };
+    return new SignJWT(payload).setProtectedHeader(header).sign(key.privateKey);
+  }
+
+  return {
+    issuer: deps.issuer,
+
+    async issueAccessToken(input) {
+      const iat = seconds();
+      const claims: AccessTokenClaims = {
+        iss: deps.issuer,
+        sub: input.sub,
+        aud: input.merchantId,
+        client_id: input.clientId,
+        scope: input.scopes.join(' '),
+        iat,
+        exp: iat + input.ttlSeconds,
+        jti: input.jti ?? randomId(16),
+        ...(input.authTime !== undefined ? { auth_time: input.authTime } : {}),
+        ...(input.amr ? { amr: [...input.amr] } : {}),
+        ...(input.binding ? { account: input.binding.accountId, account_display: input.binding.accountDisplay, binding_id: input.binding.id } : {}),
+        ...(input.wechat ? { openid: input.wechat.openid, unionid: input.wechat.unionid } : {}),
+      };
+      return { token: await sign(claims, 'at+jwt'), claims };
+    },
+
+    async issueIdToken(input) {
+      const iat = seconds();
+      return sign(
+        {
+          iss: deps.issuer,
+          sub: input.sub,
+          aud: input.clientId,
+          iat,
+          exp: iat + input.ttlSeconds,
+          auth_time: input.authTime,
+          ...(input.nonce !== undefined ? { nonce: input.nonce } : {}),
+          ...(input.profile?.name ? { name: input.profile.name } : {}),
+          ...(input.profile?.picture ? { picture: input.profile.picture } : {}),
+        },
+        'JWT',
+      );
+    },
+
+    async verifyAccessToken(token) {
+      let payload: unknown;
+      try {
+        ({ payload } = await jwtVerify(
+          token,
+          (header) => {
+            // kid is only ever a map key; an unknown kid is a refusal, never a fetch.
+            const k = header.kid === undefined ? undefined : deps.keys.publicKey(header.kid);
+            if (!k || k.alg !== header.alg) throw new joseErrors.JWKSNoMatchingKey();
+            return k.key;
+          },
+          { algorithms: [...deps.keys.algorithms()], issuer: deps.issuer, typ: 'at+jwt', requiredClaims: REQUIRED, currentDate: new Date(deps.now()) },
+        ));
+      } catch (err) {
+        throw new InvalidToken(undefined, { detail: { reason: err instanceof joseErrors.JOSEError ? err.code : 'malformed' } });
+      }
+      const parsed = accessClaimsSchema.safeParse(payload);
+      if (!parsed.success) throw new InvalidToken(undefined, { detail: { reason: 'claims' } });
+      return parsed.data;
+    },
+
+    async revokeAccessToken(jti, exp) {
+      const ttl = exp * 1000 - deps.now();
+      if (ttl > 0) await deps.kv.set(keyspace.oauth.revokedJti(jti), '1', ttl + 1000);
+    },
+
+    async isRevoked(jti) {
+      return (await deps.kv.get(keyspace.oauth.revokedJti(jti))) !== null;
+    },
+  };
+}

@@ -1,0 +1,294 @@
+/**
+ * The authorization endpoint and the code/refresh grants against the real app, with the
+ * fake linking feature standing in for WeChat login and linking (its own tests cover
+ * those). RFC 6749 §4.1, RFC 7636, RFC 9700 §4.1/§4.5/§4.14, OIDC Core §3.1.
+ */
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FAKE_SESSION_COOKIE } from './fake-linking.ts';
+import { createFlow } from './flow.ts';
+import { APP_ID, basic, CARD_REDIRECT, POWER_REDIRECT, postForm, SECRETS, startOAuthApp, type OAuthTestApp } from './helpers.ts';
+import { hiddenInput, pkce, UserAgent } from './user-agent.ts';
+
+let app: OAuthTestApp;
+let flow: ReturnType<typeof createFlow>;
+let clockOffset = 0;
+beforeAll(async () => {
+  app = await startOAuthApp({ now: () => Date.now() + clockOffset });
+  flow = createFlow(app);
+}, 180_000); // an embedded Postgres boots slowly on a busy machine
+afterAll(async () => {
+  await app?.stop();
+});
+
+const json = async (r: Response) => (await r.json()) as Record<string, unknown>;
+
+describe('authorization request validation (RFC 6749 §4.1.2.1, RFC 9700 §4.1.3)', () => {
+  const { challenge } = pkce();
+
+  it.each([
+    ['case changed', 'https://H5.card.example/auth/callback'],
+    ['trailing slash', 'https://h5.card.example/auth/callback/'],
+    ['percent-encoded', 'https://h5.card.example/auth%2Fcallback'],
+    ['userinfo@', 'https://attacker@h5.card.example/auth/callback'],
+    ['host@ trick', 'https://h5.card.example@attacker.example/auth/callback'],
+    ['extra query', 'https://h5.card.example/auth/callback?x=1'],
+    ['http downgrade', 'http://h5.card.example/auth/callback'],
+    ['explicit port', 'https://h5.card.example:443/auth/callback'],
+    ['another client’s URI', POWER_REDIRECT],
+  ])('When redirect_uri is a variant (%s), then the error is shown and never redirected (RFC 9700 §2.1)', async (_label, uri) => {
+    const r = await new UserAgent().get(flow.authorizeUrl(flow.cardRequest(challenge, { redirect_uri: uri })));
+    expect(r.status).toBe(400);
+    expect(r.headers.get('location')).toBeNull();
+    expect((await json(r)).error).toBe('invalid_request');
+  });
+
+  it('When client_id is unknown, missing or repeated, then nothing is redirected', async () => {
+    for (const client_id of ['nobody', undefined, ['card-h5', 'card-h5']]) {
+      const r = await new UserAgent().get(flow.authorizeUrl(flow.cardRequest(challenge, { client_id })));
+      expect(r.status).toBe(400);
+      expect(r.headers.get('location')).toBeNull();
+    }
+  });
+
+  it.each([
+    ['PKCE missing', { code_challenge: undefined }, 'invalid_request'],
+    ['PKCE plain', { code_challenge_method: 'plain' }, 'invalid_request'],
+    ['PKCE method missing', { code_challenge_method: undefined }, 'invalid_request'],
+    ['a repeated parameter', { scope: ['openid', 'openid'] }, 'invalid_request'],
+    ['response_type=token', { response_type: 'token' }, 'unsupported_response_type'],
+    ['a merchant API scope', { scope: 'openid bindings:read' }, 'invalid_scope'],
+  ])('When the request has %s, then the error goes back to the verified redirect_uri with state and iss (RFC 9207)', async (_l, extra, error) => {
+    const r = await new UserAgent().get(flow.authorizeUrl(flow.cardRequest(challenge, extra as Record<string, string>)));
+    expect(r.status).toBe(302);
+    const loc = new URL(r.headers.get('location')!);
+    expect(`${loc.origin}${loc.pathname}`).toBe(CARD_REDIRECT);
+    expect(loc.searchParams.get('error')).toBe(error);
+    expect(loc.searchParams.get('state')).toBe('st-123');
+    expect(loc.searchParams.get('iss')).toBe(app.issuer);
+    expect(loc.searchParams.get('code')).toBeNull();
+  });
+});
+
+describe('the login, link and choose journey', () => {
+  it('When nobody is logged in, then the browser goes to WeChat login with an internal next path', async () => {
+    const r = await new UserAgent().get(flow.authorizeUrl(flow.cardRequest(pkce().challenge)));
+    expect(r.status).toBe(302);
+    const loc = new URL(r.headers.get('location')!, app.baseUrl);
+    expect(loc.pathname).toBe('/wechat/login');
+    expect(loc.searchParams.get('merchant')).toBe('card');
+    expect(loc.searchParams.get('next')).toMatch(/^\/oauth2\/authorize\/continue\?req=[A-Za-z0-9_-]+$/);
+  });
+
+  it('When prompt=none and nobody is logged in, then login_required goes back to the client (OIDC Core §3.1.2.6)', async () => {
+    const r = await new UserAgent().get(flow.authorizeUrl(flow.cardRequest(pkce().challenge, { prompt: 'none' })));
+    expect(new URL(r.headers.get('location')!).searchParams.get('error')).toBe('login_required');
+  });
+
+  it('When the user has no account at the merchant, then they are sent to link one and come back', async () => {
+    const { ua } = flow.user([]);
+    const r = await ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge)));
+    const loc = new URL(r.headers.get('location')!, app.baseUrl);
+    expect(loc.pathname).toBe('/link/card');
+    const next = loc.searchParams.get('next')!;
+    // Still no binding: coming back sends them to link again, never to the client.
+    const again = await ua.get(`${app.baseUrl}${next}`);
+    expect(new URL(again.headers.get('location')!, app.baseUrl).pathname).toBe('/link/card');
+  });
+
+  it('When the continuation is opened in another browser, then it is refused (ASVS 10.1.2)', async () => {
+    const { ua } = flow.user(['6222000011112222', '6222000033334444']);
+    const r = await ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge)));
+    expect(r.status).toBe(200);
+    const req = hiddenInput(await r.text(), 'req');
+    const other = await new UserAgent().get(`${app.baseUrl}/oauth2/authorize/continue?req=${req}`, { accept: 'application/json' });
+    expect(other.status).toBe(400);
+  });
+
+  it('When the user has several accounts, then a chooser is shown, and the chosen binding is in the token', async () => {
+    const { ua, bindingIds } = flow.user(['6222000011112222', '6222000033334444']);
+    const { verifier, challenge } = pkce();
+    const page = await ua.get(flow.authorizeUrl(flow.cardRequest(challenge)));
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('**** 2222');
+    expect(html).toContain('**** 4444');
+    const form = { _csrf: hiddenInput(html, '_csrf'), req: hiddenInput(html, 'req'), action: 'continue', binding: bindingIds[1]! };
+    // Someone else's binding id is refused.
+    const stranger = flow.user(['6222000055556666']);
+    const refused = await ua.post(`${app.baseUrl}/oauth2/authorize/continue`, { ...form, binding: stranger.bindingIds[0]! });
+    expect(refused.status).toBe(400);
+    const page2 = await ua.get(flow.authorizeUrl(flow.cardRequest(challenge)));
+    const html2 = await page2.text();
+    const chosen = await ua.post(`${app.baseUrl}/oauth2/authorize/continue`, { ...form, _csrf: hiddenInput(html2, '_csrf'), req: hiddenInput(html2, 'req') });
+    expect(chosen.status).toBe(302);
+    const code = new URL(chosen.headers.get('location')!).searchParams.get('code')!;
+    const t = await json(await flow.exchange(code, verifier));
+    expect(decodeJwt(t.access_token as string)).toMatchObject({ binding_id: bindingIds[1], account: '6222000033334444', account_display: '**** 4444' });
+  });
+
+  it('When the chooser is cancelled, then access_denied goes back to the client', async () => {
+    const { ua } = flow.user(['6222000011112222', '6222000033334444']);
+    const html = await (await ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge)))).text();
+    const r = await ua.post(`${app.baseUrl}/oauth2/authorize/continue`, { _csrf: hiddenInput(html, '_csrf'), req: hiddenInput(html, 'req'), action: 'cancel' });
+    expect(new URL(r.headers.get('location')!).searchParams.get('error')).toBe('access_denied');
+  });
+
+  it('When the chooser is posted without the CSRF token, then it is refused', async () => {
+    const { ua } = flow.user(['6222000011112222', '6222000033334444']);
+    const html = await (await ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge)))).text();
+    const r = await ua.post(`${app.baseUrl}/oauth2/authorize/continue`, { _csrf: 'forged', req: hiddenInput(html, 'req'), action: 'continue' });
+    expect(r.status).toBe(403);
+  });
+});
+
+describe('the code exchange (RFC 6749 §4.1.3, RFC 7636 §4.6, OIDC Core §3.1.3)', () => {
+  it('When one account is linked, then the code comes back with state and iss, and exchanges for an at+jwt, an ID token and a refresh token', async () => {
+    const { ua, identity, bindingIds } = flow.user(['6222000011112222']);
+    const { verifier, challenge } = pkce();
+    const loc = await flow.codeFor(ua, challenge);
+    expect(`${loc.origin}${loc.pathname}`).toBe(CARD_REDIRECT);
+    expect(loc.searchParams.get('state')).toBe('st-123');
+    expect(loc.searchParams.get('iss')).toBe(app.issuer);
+    const r = await flow.exchange(loc.searchParams.get('code')!, verifier);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('cache-control')).toBe('no-store');
+    const t = await json(r);
+    expect(decodeProtectedHeader(t.access_token as string).typ).toBe('at+jwt');
+    const at = decodeJwt(t.access_token as string);
+    const sub = await app.linking.service.subjectFor(identity.id, 'card');
+    expect(at).toMatchObject({ iss: app.issuer, aud: 'card', sub, client_id: 'card-h5', scope: 'openid profile offline_access', binding_id: bindingIds[0], account: '6222000011112222', amr: ['verify-api'] });
+    expect(typeof at.auth_time).toBe('number');
+    expect(at.openid).toBeUndefined(); // card does not expose WeChat ids
+    const idt = decodeJwt(t.id_token as string);
+    expect(decodeProtectedHeader(t.id_token as string).typ).toBe('JWT');
+    expect(idt).toMatchObject({ iss: app.issuer, aud: 'card-h5', sub, nonce: 'n-456', name: '小明', picture: 'https://img.example/a.png' });
+    expect(typeof t.refresh_token).toBe('string');
+  });
+
+  it('When the verifier is missing or wrong, then invalid_grant, and the code is not spent by it (check order)', async () => {
+    const { ua } = flow.user(['6222000011112222']);
+    const { verifier, challenge } = pkce();
+    const code = (await flow.codeFor(ua, challenge)).searchParams.get('code')!;
+    expect((await json(await flow.exchange(code, undefined))).error).toBe('invalid_grant');
+    expect((await json(await flow.exchange(code, pkce().verifier))).error).toBe('invalid_grant');
+    expect((await flow.exchange(code, verifier)).status).toBe(200);
+  });
+
+  it('When redirect_uri differs from the request, or another client presents the code, then invalid_grant', async () => {
+    const { ua } = flow.user(['6222000011112222']);
+    const { verifier, challenge } = pkce();
+    const code = (await flow.codeFor(ua, challenge)).searchParams.get('code')!;
+    expect((await json(await flow.exchange(code, verifier, flow.h5, 'https://h5.card.example/other?x=1'))).error).toBe('invalid_grant');
+    expect((await json(await flow.exchange(code, verifier, { authorization: basic('power-h5', SECRETS.powerH5) }, POWER_REDIRECT))).error).toBe('invalid_grant');
+  });
+
+  it('When a code is replayed, then invalid_grant and everything the first exchange issued is revoked (RFC 6749 §4.1.2, RFC 9700 §4.2.4)', async () => {
+    const { ua } = flow.user(['6222000011112222']);
+    const { verifier, challenge } = pkce();
+    const code = (await flow.codeFor(ua, challenge)).searchParams.get('code')!;
+    const first = await json(await flow.exchange(code, verifier));
+    expect((await json(await flow.introspect(first.access_token as string))).active).toBe(true);
+    const replay = await flow.exchange(code, verifier);
+    expect(replay.status).toBe(400);
+    expect((await json(replay)).error).toBe('invalid_grant');
+    expect(await json(await flow.introspect(first.access_token as string))).toEqual({ active: false });
+    const refresh = await postForm(`${app.baseUrl}/oauth2/token`, { grant_type: 'refresh_token', refresh_token: first.refresh_token as string }, flow.h5);
+    expect((await json(refresh)).error).toBe('invalid_grant');
+  });
+
+  it('When two exchanges of one code race, then exactly one succeeds and its tokens end up revoked', async () => {
+    const { ua } = flow.user(['6222000011112222']);
+    const { verifier, challenge } = pkce();
+    const code = (await flow.codeFor(ua, challenge)).searchParams.get('code')!;
+    const results = await Promise.all([flow.exchange(code, verifier), flow.exchange(code, verifier), flow.exchange(code, verifier)]);
+    const ok = results.filter((r) => r.status === 200);
+    expect(ok.length).toBeLessThanOrEqual(1);
+    for (const r of ok) {
+      const t = await json(r);
+      expect(await json(await flow.introspect(t.access_token as string))).toEqual({ active: false });
+      const rt = await postForm(`${app.baseUrl}/oauth2/token`, { grant_type: 'refresh_token', refresh_token: t.refresh_token as string }, flow.h5);
+      expect(rt.status).toBe(400);
+    }
+  });
+
+  it('When the code is older than 60 s, then invalid_grant', async () => {
+    const { ua } = flow.user(['6222000011112222']);
+    const { verifier, challenge } = pkce();
+    const code = (await flow.codeFor(ua, challenge)).searchParams.get('code')!;
+    clockOffset = 61_000;
+    try {
+      expect((await json(await flow.exchange(code, verifier))).error).toBe('invalid_grant');
+    } finally {
+      clockOffset = 0;
+    }
+  });
+
+  it('When a merchant allows WeChat ids, then its tokens carry openid; a client without refresh_token gets none', async () => {
+    const identity = app.linking.addIdentity({ appId: APP_ID, openid: 'oPowerUser0001' });
+    app.linking.addBinding({ identityId: identity.id, merchantId: 'power', accountId: 'METER-1' });
+    const ua = new UserAgent();
+    ua.setCookie(FAKE_SESSION_COOKIE, app.linking.login(identity.id, APP_ID));
+    const { verifier, challenge } = pkce();
+    const r = await ua.get(flow.authorizeUrl({ response_type: 'code', client_id: 'power-h5', redirect_uri: POWER_REDIRECT, scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' }));
+    const code = new URL(r.headers.get('location')!).searchParams.get('code')!;
+    const t = await json(await flow.exchange(code, verifier, { authorization: basic('power-h5', SECRETS.powerH5) }, POWER_REDIRECT));
+    expect(decodeJwt(t.access_token as string)).toMatchObject({ aud: 'power', openid: 'oPowerUser0001' });
+    expect(t.refresh_token).toBeUndefined();
+    // Pairwise: the same person has different subs at different merchants.
+    expect(decodeJwt(t.access_token as string).sub).not.toBe(await app.linking.service.subjectFor(identity.id, 'card'));
+  });
+});
+
+describe('refresh tokens and unbinding (RFC 6749 §6, RFC 9700 §4.14.2, DESIGN "Tokens")', () => {
+  async function loggedIn() {
+    const u = flow.user(['6222000011112222']);
+    const { verifier, challenge } = pkce();
+    const code = (await flow.codeFor(u.ua, challenge)).searchParams.get('code')!;
+    return { ...u, tokens: await json(await flow.exchange(code, verifier)) };
+  }
+  const refresh = (rt: string, extra: Record<string, string> = {}) => postForm(`${app.baseUrl}/oauth2/token`, { grant_type: 'refresh_token', refresh_token: rt, ...extra }, flow.h5);
+
+  it('When a refresh token is used, then it rotates; the old one used again revokes the whole family', async () => {
+    const { tokens } = await loggedIn();
+    const r1 = await json(await refresh(tokens.refresh_token as string));
+    expect(r1.refresh_token).not.toBe(tokens.refresh_token);
+    expect(r1.id_token).toBeUndefined();
+    const reuse = await refresh(tokens.refresh_token as string);
+    expect((await json(reuse)).error).toBe('invalid_grant');
+    expect((await json(await refresh(r1.refresh_token as string))).error).toBe('invalid_grant');
+    expect(await json(await flow.introspect(r1.access_token as string))).toEqual({ active: false });
+  });
+
+  it('When a refresh asks for a narrower scope, then it gets it; a wider one is invalid_scope', async () => {
+    const { tokens } = await loggedIn();
+    const narrow = await json(await refresh(tokens.refresh_token as string, { scope: 'openid' }));
+    expect(narrow.scope).toBe('openid');
+    expect((await json(await refresh(narrow.refresh_token as string, { scope: 'openid bindings:read' }))).error).toBe('invalid_scope');
+  });
+
+  it('When a refresh token is introspected, then it is active for its merchant only', async () => {
+    const { tokens } = await loggedIn();
+    expect(await json(await flow.introspect(tokens.refresh_token as string))).toMatchObject({ active: true, token_type: 'refresh_token', client_id: 'card-h5' });
+    const other = await postForm(`${app.baseUrl}/oauth2/introspect`, { token: tokens.refresh_token as string }, { authorization: basic('power-backend', SECRETS.powerBackend) });
+    expect(await json(other)).toEqual({ active: false });
+  });
+
+  it('When the binding is revoked, then refresh fails at once and introspection and userinfo report the access token dead', async () => {
+    const { tokens, bindingIds } = await loggedIn();
+    const ui = await fetch(`${app.baseUrl}/oauth2/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token as string}` } });
+    expect(await json(ui)).toMatchObject({ account: '6222000011112222', name: '小明' });
+    await app.linking.service.revokeBinding({ bindingId: bindingIds[0]!, merchantId: 'card', actor: 'test', reason: 'card cancelled' });
+    expect((await json(await refresh(tokens.refresh_token as string))).error).toBe('invalid_grant');
+    expect(await json(await flow.introspect(tokens.access_token as string))).toEqual({ active: false });
+    const dead = await fetch(`${app.baseUrl}/oauth2/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token as string}` } });
+    expect(dead.status).toBe(401);
+  });
+
+  it('When a refresh token is revoked by its client, then it and its access tokens stop working (RFC 7009 §2.1)', async () => {
+    const { tokens } = await loggedIn();
+    expect((await postForm(`${app.baseUrl}/oauth2/revoke`, { token: tokens.refresh_token as string, token_type_hint: 'refresh_token' }, flow.h5)).status).toBe(200);
+    expect((await json(await refresh(tokens.refresh_token as string))).error).toBe('invalid_grant');
+    expect(await json(await flow.introspect(tokens.access_token as string))).toEqual({ active: false });
+  });
+});
