@@ -23,6 +23,8 @@ export interface RedisKvOptions {
   url: string;
   commandTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** Prefix on every key (ioredis keyPrefix): isolates tests sharing one server. */
+  keyPrefix?: string;
 }
 
 export async function createRedisKv(opts: RedisKvOptions): Promise<Kv & { client: Redis }> {
@@ -35,6 +37,7 @@ export async function createRedisKv(opts: RedisKvOptions): Promise<Kv & { client
     // Reconnect forever with a short capped delay, so recovery is quick (≤ 1 s).
     retryStrategy: (times) => Math.min(50 * times, 1000),
     enableReadyCheck: true,
+    ...(opts.keyPrefix ? { keyPrefix: opts.keyPrefix } : {}),
   });
   client.on('error', () => {
     /* surfaced per command as DependencyUnavailableError; readiness reports it */

@@ -30,8 +30,10 @@ export function underOracle<T>(stats: OracleStats, input: unknown, fn: () => T, 
     }
     return { ms: performance.now() - t0, value };
   };
+  // Re-measured up to twice: a GC pause or a busy shared core must not pass for a blow-up;
+  // a real amplification is slow every time.
   let r = once();
-  if (r.ms > MAX_MS_PER_INPUT) r = once();
+  for (let i = 0; i < 2 && r.ms > MAX_MS_PER_INPUT; i++) r = once();
   if (r.ms > MAX_MS_PER_INPUT) throw new Error(`took ${r.ms.toFixed(1)} ms (> ${MAX_MS_PER_INPUT}) for input ${JSON.stringify(input).slice(0, 200)}`);
   stats.worstMs = Math.max(stats.worstMs, r.ms);
   stats.inputs++;

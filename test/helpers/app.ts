@@ -2,6 +2,7 @@
  * Starts the real app in-process on a free port, against real Postgres/Redis when the
  * run has them (each app its own schema) and the embedded stand-ins otherwise.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { pino } from 'pino';
 import { loadConfig, type AppConfig } from '../../src/config/index.ts';
 import { start, type Running } from '../../src/main.ts';
 import type { DepsOverrides } from '../../src/deps.ts';
+import { createRedisKv } from '../../src/store/kv-redis.ts';
 import { createSchemaDb, DATABASE_URL } from './stores.ts';
 
 export const TEST_SECRET_KEY = '0f'.repeat(32);
@@ -46,8 +48,12 @@ export async function startTestApp(opts: { env?: Record<string, string | undefin
   const config = loadConfig({ env });
   const overrides: DepsOverrides = { log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), inMemoryDb: true, ...opts.overrides };
   if (useReal && DATABASE_URL && !overrides.db) overrides.db = await createSchemaDb(DATABASE_URL);
+  // Every app gets its own Redis key prefix: the demo config gives all test apps the same
+  // appId, and a token cached by one app's sandbox must not reach another's.
+  if (env.REDIS_URL && !overrides.kv) overrides.kv = await createRedisKv({ url: env.REDIS_URL, keyPrefix: `t${randomBytes(5).toString('hex')}:` });
   const running = await start(config, overrides);
   const ownDb = overrides.db && !opts.overrides?.db ? overrides.db : undefined;
+  const ownKv = overrides.kv && !opts.overrides?.kv ? overrides.kv : undefined;
   const stop = running.stop;
   return {
     ...running,
@@ -56,6 +62,7 @@ export async function startTestApp(opts: { env?: Record<string, string | undefin
     async stop() {
       await stop();
       await ownDb?.close();
+      await ownKv?.close();
     },
   };
 }

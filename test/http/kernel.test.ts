@@ -97,7 +97,7 @@ describe('home page', () => {
 
 describe('ROLE=worker', () => {
   it('When the process runs as a worker, then it serves only the ops endpoints', async () => {
-    const app = await startTestApp({ env: { ROLE: 'worker' }, useRealStores: false });
+    const app = await startTestApp({ env: { ROLE: 'worker' } });
     try {
       expect((await fetch(`${app.baseUrl}/readyz`)).status).toBe(200);
       expect((await fetch(`${app.baseUrl}/`)).status).toBe(404);
@@ -109,7 +109,7 @@ describe('ROLE=worker', () => {
 
 describe('errors at the authorization endpoint', () => {
   it('When a browser reaches /oauth2/authorize with an unknown client, then it sees a page, not JSON, and is not redirected', async () => {
-    const app = await startTestApp({ useRealStores: false });
+    const app = await startTestApp();
     try {
       const r = await fetch(`${app.baseUrl}/oauth2/authorize?client_id=nobody&redirect_uri=https%3A%2F%2Fevil.example%2F&response_type=code`, {
         headers: { accept: 'text/html' },
