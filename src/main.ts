@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   }
   const { deps } = running;
   deps.log.info({ mode: config.mode, role: config.role, port: config.port, db: deps.db.kind, kv: deps.kv.kind }, 'wxbridge started');
-  if (config.mode === 'demo') printDemoBanner(config);
+  if (config.mode === 'demo') printDemoBanner(config, deps.banner);
   const shutdown = (signal: string) => {
     deps.log.info({ signal }, 'shutting down');
     running.stop().then(
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
-function printDemoBanner(config: AppConfig): void {
+function printDemoBanner(config: AppConfig, extra: readonly string[] = []): void {
   const u = config.publicUrl;
   const lines = [
     '',
@@ -99,6 +99,7 @@ function printDemoBanner(config: AppConfig): void {
     `    WeChat sandbox ........ ${u}/sandbox/`,
     `    OpenID configuration .. ${u}/.well-known/openid-configuration`,
     `    Health ................ ${u}/readyz`,
+    ...extra,
     `  Data is kept in ${config.dataDir}.`,
     '',
   ];

@@ -1,0 +1,43 @@
+/**
+ * The admin UI's timing and lockout policy, and its Kv keys. Overridable per instance so
+ * tests compress time without changing the relations between the numbers.
+ * TODO(#8): the Kv keys belong in src/store/keyspace.ts (an `admin` section); they
+ * live here until the keyspace owner adds that section.
+ */
+import { digest } from '../store/keyspace.ts';
+
+export interface AdminPolicy {
+  /** A session unused this long ends (ASVS 7.3.1). */
+  idleMs: number;
+  /** A session ends this long after sign-in, used or not (ASVS 7.3.2). */
+  absoluteMs: number;
+  /** Sensitive actions need a password + TOTP check this recent (ASVS 7.5.1). */
+  reauthMs: number;
+  /** Failed sign-in steps (password or code) before the sign-in is locked... */
+  lockoutThreshold: number;
+  /** ...for this long, counted from the first failure of the run. */
+  lockoutMs: number;
+  /** Time between a correct password and the TOTP step. */
+  preAuthMs: number;
+  /** last_seen_at is written at most this often (one UPDATE per minute, not per request). */
+  touchEveryMs: number;
+}
+
+export const defaultAdminPolicy: AdminPolicy = {
+  idleMs: 30 * 60_000,
+  absoluteMs: 12 * 3600_000,
+  reauthMs: 10 * 60_000,
+  lockoutThreshold: 5,
+  lockoutMs: 15 * 60_000,
+  preAuthMs: 5 * 60_000,
+  touchEveryMs: 60_000,
+};
+
+export const adminKeys = {
+  /** Failed sign-in steps for one email, known or not (no account enumeration through lockout). */
+  failures: (email: string) => `admin:fail:${digest(email.trim().toLowerCase())}`,
+  /** The state between a correct password and a correct TOTP code; the cookie holds the id. */
+  preAuth: (id: string) => `admin:pre:${digest(id)}`,
+  /** An SSO round trip in progress (state, nonce, PKCE verifier); the cookie holds the id. */
+  ssoFlow: (id: string) => `admin:sso:${digest(id)}`,
+} as const;
