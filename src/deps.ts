@@ -14,9 +14,14 @@ import type { Feature } from './http/feature.ts';
 import { createLogger } from './http/logger.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { createOAuthFeature, type LinkingPort } from './oauth/index.ts';
+import { createApiDocsFeature } from './api/openapi.routes.ts';
+import { createDemoAppFeature } from './demo/app.routes.ts';
 import { createLinkingFeature } from './linking/index.ts';
 import { createInboxFeature } from './inbox/index.ts';
+import { createNoticesFeature } from './notices/index.ts';
+import { createWebhooksFeature } from './webhooks/index.ts';
 import { createAdminFeature } from './admin/admin.routes.ts';
+import type { WebhooksFeature } from './webhooks/index.ts';
 import { createViews, type Views } from './http/views.ts';
 import { createSecretBox, type SecretBox } from './security/secret-box.ts';
 import { openDb, openKv, type Db, type Kv } from './store/index.ts';
@@ -112,6 +117,10 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
   const oauth = createOAuthFeature({ ...core, linking: () => linkingForOAuth.current });
   features.push(oauth);
   await oauth.ready;
+  features.push(createApiDocsFeature(core));
+  // The demo merchant H5 app (/demo/app): only with the sandbox, only if a client is registered for it.
+  const demoApp = config.sandbox.enabled ? createDemoAppFeature(core) : null;
+  if (demoApp) features.push(demoApp);
   // [/oauth]
   // [linking] WeChat login, identities, bindings, link pages, merchant API (issue 4)
   const linking = createLinkingFeature({ ...core, wechat, requireScope: (scope) => oauth.merchantAuth.require(scope) });
@@ -133,13 +142,19 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
     linking: linking.service,
     redeemBindingCode: (input) => linking.service.redeemBindingCode(input),
     requireScope: (scope) => oauth.merchantAuth.require(scope),
-    // notices: pass `onTemplateJobFinished` here, and share `inbox.csWindow`.
+    // [notices] TEMPLATESENDJOBFINISH → delivery status (issue 7); `notices` is built just below.
+    onTemplateJobFinished: (p) => notices.service.onTemplateJobFinished(p),
   });
   features.push(inbox);
   // [/inbox]
+  // [notices+webhooks] service notices, signed webhooks (issue 7); their workers run on ROLE=worker|all
+  const notices = createNoticesFeature({ ...core, wechat: wechat.api, csWindow: inbox.csWindow, requireScope: (scope) => oauth.merchantAuth.require(scope) });
+  features.push(notices, createWebhooksFeature(core));
+  // [/notices+webhooks]
   // [admin] the admin UI (issue 8); its actions go through the owning features' services
   const banner: string[] = [];
-  const admin = createAdminFeature(core, { linking: linking.service, keys: oauth.keys });
+  const webhooksFeature = features.find((f): f is WebhooksFeature => f.name === 'webhooks');
+  const admin = createAdminFeature(core, { linking: linking.service, keys: oauth.keys, webhooks: webhooksFeature?.service });
   features.push(admin);
   if (config.mode === 'demo' && config.role !== 'worker') banner.push(...(await admin.demoBanner()));
   // [/admin]

@@ -57,3 +57,26 @@ export interface LinkingService {
   listBindings(p: { merchantId: string; identityId?: string; accountId?: string; status?: 'active' | 'revoked' }): Promise<Binding[]>;
   revokeBinding(p: { bindingId: string; merchantId: string; actor: string; reason: string; source?: string }): Promise<Binding>;
 }
+
+/** A person proved they own a merchant account; what linking it did. */
+export type LinkResult =
+  | { ok: true; binding: Binding; created: boolean }
+  /** `conflict`: linked to another WeChat user under `exclusive`; `limit_reached`: maxAccountsPerUser. */
+  | { ok: false; reason: 'conflict' | 'limit_reached' };
+
+export interface LinkRequest {
+  merchantId: string;
+  identityId: string;
+  account: { id: string; display: string | null };
+  proof: ProofMethod;
+  /** Who did it: `user:<identityId>`, `merchant:<clientId>`, `admin:<id>`. */
+  actor: string;
+  /** Where: `web`, `api`, `push`, `admin`. */
+  source: string;
+}
+
+/** What `redeemBindingCode` says; the message handler turns it into a reply. */
+export type RedeemResult =
+  | { ok: true; binding: Binding; created: boolean; merchantId: string }
+  /** `too_many`: this user failed too many codes within the hour (brute-force guard). */
+  | { ok: false; reason: 'invalid_code' | 'conflict' | 'limit_reached' | 'too_many' };
