@@ -12,6 +12,7 @@ import type { Feature } from '../http/feature.ts';
 import { createDemoVerifier } from './demo-bank.ts';
 import { createDemoIdp } from './idp.routes.ts';
 import { createDemoMerchantPage } from './merchant-page.routes.ts';
+import { createDemoHooksRoutes } from './hooks.routes.ts';
 import { createDemoVerifyRoutes } from './verify.routes.ts';
 
 export { DEMO_IDP_PREFIX } from './idp.routes.ts';
@@ -30,7 +31,8 @@ export async function createDemoMerchantFeature(deps: CoreDeps): Promise<DemoMer
     cookieKey: deps.secrets.deriveKey('demo-idp-cookies').toString('base64url'),
   });
   const router = new Router();
-  for (const r of [createDemoVerifyRoutes({ merchant, verifier: createDemoVerifier(deps.now) }), idp.routes, createDemoMerchantPage(deps)]) {
+  const hooks = createDemoHooksRoutes({ merchant, publicUrl: deps.config.publicUrl });
+  for (const r of [createDemoVerifyRoutes({ merchant, verifier: createDemoVerifier(deps.now) }), hooks, idp.routes, createDemoMerchantPage(deps)]) {
     router.use(r.routes(), r.allowedMethods());
   }
   return { name: 'demo-merchant', routes: router, idp: idp.app };
