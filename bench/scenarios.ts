@@ -63,3 +63,44 @@ export const scenarios: Scenario[] = [
     },
   },
 ];
+
+/** Safe-mode pushes, each a new MsgId (so de-duplication claims every one), signed and encrypted as WeChat does. */
+scenarios.push({
+  id: 'push',
+  name: 'wxbridge POST /wechat/push/demo (safe mode, unique MsgId, dedupe on Redis)',
+  async run(ctx) {
+    const { DEMO_ACCOUNT } = await import('../src/config/demo.ts');
+    const { createMessageCipher, sha1Sorted } = await import('../src/wechat/crypto.ts');
+    const { buildWeChatXml } = await import('../src/wechat/xml.ts');
+    const cipher = createMessageCipher({ appId: DEMO_ACCOUNT.appId, encodingAesKeys: [DEMO_ACCOUNT.encodingAesKey] });
+    let seq = 0n;
+    const base = BigInt(Date.now()) * 1000n;
+    const openid = 'oBenchUser000000000000000001';
+    const sample = () => {
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      const nonce = String(Math.floor(Math.random() * 1e9));
+      const xml = buildWeChatXml({ ToUserName: DEMO_ACCOUNT.originalId, FromUserName: openid, CreateTime: Number(timestamp), MsgType: 'text', Content: 'hello', MsgId: base + seq++ });
+      const encrypt = cipher.encrypt(xml);
+      const q = new URLSearchParams({
+        signature: sha1Sorted(DEMO_ACCOUNT.token, timestamp, nonce),
+        timestamp,
+        nonce,
+        openid,
+        encrypt_type: 'aes',
+        msg_signature: sha1Sorted(DEMO_ACCOUNT.token, timestamp, nonce, encrypt),
+      });
+      return { path: `/wechat/push/demo?${q}`, body: `<xml><ToUserName><![CDATA[${DEMO_ACCOUNT.originalId}]]></ToUserName><Encrypt><![CDATA[${encrypt}]]></Encrypt></xml>` };
+    };
+    const probe = sample();
+    if (!(await available(`${ctx.baseUrl}${probe.path}`, { method: 'POST', body: probe.body, headers: { 'content-type': 'text/xml' } }))) return null;
+    return {
+      result: await measure({
+        url: `${ctx.baseUrl}/wechat/push/demo`,
+        method: 'POST',
+        headers: { 'content-type': 'text/xml' },
+        setupRequest: (req) => ({ ...req, ...sample() }),
+        durationSec: ctx.durationSec,
+      }),
+    };
+  },
+});
