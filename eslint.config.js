@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.wxbridge/', 'test-artifacts/', 'public/'] },
+  { ignores: ['node_modules/', 'dist/', '.wxbridge/', 'test-artifacts/', 'public/', '.prof/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
