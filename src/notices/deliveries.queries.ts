@@ -1,0 +1,180 @@
+/**
+ * The dispatcher's SQL, kept to a few statements per batch (issue 9 targets 2,000
+ * deliveries/s per worker): one claim, at most one intent write, and outcome writes that
+ * update many rows and enqueue their webhooks in one statement. Times come from the app's
+ * clock (`now`), so every worker and test agrees on one clock.
+ */
+import { z } from 'zod';
+import type { Queryable } from '../store/db.ts';
+import type { ClaimedDelivery, Outcome } from './notices.types.ts';
+
+const noticeDataSchema = z.record(z.string(), z.union([z.string(), z.number()]));
+
+const claimedRow = z.object({
+  id: z.string(),
+  notice_id: z.string(),
+  merchant_id: z.string(),
+  identity_id: z.string(),
+  app_id: z.string(),
+  openid: z.string(),
+  attempts: z.number(),
+  ambiguous_since: z.date().nullable(),
+  template: z.string().nullable(),
+  requested_channel: z.enum(['auto', 'template', 'customer-service']),
+  data: z.unknown(),
+  url: z.string().nullable(),
+  text: z.string().nullable(),
+});
+
+/**
+ * Leases up to `limit` due deliveries of the merchants this worker knows (during a config
+ * roll-out an older worker leaves a new merchant's notices to the others); rows another
+ * worker holds are skipped, not waited on.
+ */
+export async function claimDeliveries(
+  q: Queryable,
+  p: { now: number; limit: number; leaseId: string; leaseMs: number; merchants: string[] },
+): Promise<ClaimedDelivery[]> {
+  const now = new Date(p.now);
+  const leaseUntil = p.now + p.leaseMs;
+  const r = await q.query(
+    `WITH due AS (
+       SELECT id FROM notice_deliveries
+       WHERE status = 'queued' AND next_attempt_at <= $1 AND merchant_id = ANY ($5::text[])
+       ORDER BY next_attempt_at
+       LIMIT $2
+       FOR UPDATE SKIP LOCKED
+     )
+     UPDATE notice_deliveries d
+     SET status = 'sending', lease_id = $3, lease_until = $4, claimed_at = $1, channel = NULL, updated_at = $1
+     FROM due, notices n
+     WHERE d.id = due.id AND n.id = d.notice_id
+     RETURNING d.id, d.notice_id, d.merchant_id, d.identity_id, d.app_id, d.openid, d.attempts, d.ambiguous_since,
+       n.template, n.channel AS requested_channel, n.data, n.url, n.text`,
+    [now, p.limit, p.leaseId, new Date(leaseUntil), p.merchants],
+  );
+  return r.rows.map((raw) => {
+    const row = claimedRow.parse(raw);
+    return {
+      id: row.id,
+      noticeId: row.notice_id,
+      merchantId: row.merchant_id,
+      identityId: row.identity_id,
+      appId: row.app_id,
+      openid: row.openid,
+      attempts: row.attempts,
+      ambiguousSince: row.ambiguous_since ? row.ambiguous_since.getTime() : null,
+      leaseId: p.leaseId,
+      leaseUntil,
+      notice: { template: row.template, channel: row.requested_channel, data: noticeDataSchema.parse(row.data), url: row.url, text: row.text },
+    };
+  });
+}
+
+/**
+ * Records, before the send, that these deliveries go out as customer-service messages: if
+ * the worker dies now, the reaper knows the outcome is ambiguous (no idempotency key there).
+ */
+export async function markCustomerServiceIntent(q: Queryable, ids: string[], leaseId: string): Promise<void> {
+  if (ids.length === 0) return;
+  await q.query(`UPDATE notice_deliveries SET channel = 'customer-service' WHERE id = ANY($1::uuid[]) AND lease_id = $2`, [ids, leaseId]);
+}
+
+/** Enqueues `notice.delivered` / `notice.failed` for the rows of CTE `from`, in the same statement. */
+export const noticeWebhooksFrom = (from: string, merchantsParam: string): string => `
+  INSERT INTO webhook_events (merchant_id, type, data)
+  SELECT ${from}.merchant_id,
+    CASE ${from}.status WHEN 'delivered' THEN 'notice.delivered' ELSE 'notice.failed' END,
+    jsonb_build_object('noticeId', ${from}.notice_id, 'deliveryId', ${from}.id, 'bindingId', ${from}.binding_id,
+      'account', ${from}.account_id, 'status', ${from}.status, 'channel', ${from}.channel,
+      'errcode', ${from}.errcode, 'error', ${from}.error)
+  FROM ${from}
+  WHERE ${from}.status IN ('delivered', 'failed') AND ${from}.merchant_id = ANY(${merchantsParam}::text[])`;
+
+export interface OutcomeRow {
+  id: string;
+  leaseId: string;
+  outcome: Outcome;
+}
+
+/**
+ * Writes outcomes of many deliveries at once, only where this worker still holds the lease,
+ * and enqueues the webhooks of those that became final. Returns the ids written.
+ */
+export async function writeOutcomes(q: Queryable, rows: OutcomeRow[], p: { now: number; webhookMerchants: string[] }): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const col = <T>(f: (o: Outcome) => T) => rows.map((r) => f(r.outcome));
+  const at = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms));
+  const r = await q.query<{ id: string }>(
+    `WITH r AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[])
+         AS r(id, lease_id, status, channel, attempted, errcode, error, msgid, next_at, ambiguous_since)
+     ), u AS (
+       UPDATE notice_deliveries d SET
+         status = r.status,
+         channel = r.channel,
+         attempts = d.attempts + r.attempted,
+         errcode = r.errcode,
+         error = r.error,
+         wx_msgid = COALESCE(r.msgid, d.wx_msgid),
+         next_attempt_at = COALESCE(r.next_at, d.next_attempt_at),
+         ambiguous_since = COALESCE(d.ambiguous_since, r.ambiguous_since),
+         lease_id = NULL,
+         lease_until = NULL,
+         sent_at = CASE WHEN r.status IN ('sent', 'delivered') THEN $11 ELSE d.sent_at END,
+         finished_at = CASE WHEN r.status IN ('delivered', 'failed', 'unknown') THEN $11 END,
+         updated_at = $11
+       FROM r
+       WHERE d.id = r.id AND d.lease_id = r.lease_id AND d.status = 'sending'
+       RETURNING d.id, d.notice_id, d.merchant_id, d.binding_id, d.account_id, d.status, d.channel, d.errcode, d.error
+     ), w AS (${noticeWebhooksFrom('u', '$12')})
+     SELECT id FROM u`,
+    [
+      rows.map((x) => x.id),
+      rows.map((x) => x.leaseId),
+      col((o) => o.status),
+      col((o) => ('channel' in o ? o.channel : null)),
+      col((o) => (o.status === 'sent' || o.status === 'delivered' || o.attempted ? 1 : 0)),
+      col((o) => ('errcode' in o ? (o.errcode ?? null) : null)),
+      col((o) => ('error' in o ? (o.error ?? null) : null)),
+      col((o) => (o.status === 'sent' ? o.msgid : null)),
+      col((o) => (o.status === 'queued' ? at(o.nextAt) : null)),
+      col((o) => (o.status === 'queued' ? at(o.ambiguousSince) : null)),
+      new Date(p.now),
+      p.webhookMerchants,
+    ],
+  );
+  return r.rows.map((x) => x.id);
+}
+
+/**
+ * Takes back deliveries whose worker stopped holding its lease (killed, hung). One that was
+ * going out as a customer-service message becomes `unknown` (it may have been delivered and
+ * cannot be retried safely); any other goes back to the queue, marked as a possibly-sent
+ * template so its retry keeps to the same `client_msg_id` inside WeChat's 10 minutes.
+ */
+export async function reapExpiredLeases(q: Queryable, p: { now: number; limit: number }): Promise<{ requeued: number; unknown: number }> {
+  const now = new Date(p.now);
+  const r = await q.query<{ status: string; n: number }>(
+    `WITH x AS (
+       SELECT id FROM notice_deliveries
+       WHERE status = 'sending' AND lease_until < $1
+       ORDER BY lease_until LIMIT $2
+       FOR UPDATE SKIP LOCKED
+     ), u AS (
+       UPDATE notice_deliveries d SET
+         status = CASE WHEN d.channel = 'customer-service' THEN 'unknown' ELSE 'queued' END,
+         error = CASE WHEN d.channel = 'customer-service' THEN 'lease_expired' ELSE d.error END,
+         finished_at = CASE WHEN d.channel = 'customer-service' THEN $1 END,
+         ambiguous_since = CASE WHEN d.channel = 'customer-service' THEN d.ambiguous_since ELSE COALESCE(d.ambiguous_since, d.claimed_at) END,
+         attempts = d.attempts + 1,
+         next_attempt_at = $1, lease_id = NULL, lease_until = NULL, updated_at = $1
+       FROM x WHERE d.id = x.id
+       RETURNING d.status
+     )
+     SELECT status, count(*)::int AS n FROM u GROUP BY status`,
+    [now, p.limit],
+  );
+  const n = (s: string) => r.rows.find((x) => x.status === s)?.n ?? 0;
+  return { requeued: n('queued'), unknown: n('unknown') };
+}

@@ -1,0 +1,121 @@
+/**
+ * The notices use cases, transport-free (STYLE.md rule 1): the routes, the inbox and the
+ * tests call the same functions.
+ *
+ * createNotice (DESIGN.md "Merchant API"; SECURITY.md D2): the notice and one delivery per
+ * linked user are written in one statement, keyed by the merchant's Idempotency-Key. The
+ * unique key makes concurrent requests race safely: the loser's insert waits for the
+ * winner's commit, then replays its answer (same body) or is refused (another body, 409).
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { AppError } from '../http/errors.ts';
+import type { Db } from '../store/db.ts';
+import { templateJobSchema } from './notices.schemas.ts';
+import {
+  countDeliveries,
+  findNotice,
+  findNoticeByKey,
+  finishTemplateJob,
+  insertNotice,
+  listDeliveries,
+  listDeliveryRefs,
+  recordTemplateReport,
+} from './notices.queries.ts';
+import type { ChannelChoice, NoticeAccepted, NoticeRequest, NoticeView } from './notices.types.ts';
+import { channelsFor, missingTemplateFields, type MerchantDirectory } from './policy.ts';
+import { quietUntil } from './schedule.ts';
+
+export interface NoticesServiceDeps {
+  db: Db;
+  log: Logger;
+  now: () => number;
+  merchants: MerchantDirectory;
+  webhookMerchants: string[];
+  /** New deliveries are due: lets an in-process worker claim them now. */
+  onEnqueued?: () => void;
+}
+
+export interface NoticesService {
+  createNotice(p: { merchantId: string; clientId: string; idempotencyKey: string; request: NoticeRequest }): Promise<NoticeAccepted & { replayed: boolean }>;
+  getNotice(p: { merchantId: string; id: string; after?: string | undefined; limit?: number | undefined }): Promise<NoticeView | null>;
+  /** TEMPLATESENDJOBFINISH (wechat-protocol.md §4.2): `sent` → `delivered` / `failed`. Called by the inbox. */
+  onTemplateJobFinished(p: { appId: string; msgId: string; status: string; openid: string }): Promise<void>;
+}
+
+/** Same request, same hash: keys sorted at every level, so field order does not matter. */
+export function requestHash(request: NoticeRequest): string {
+  const canonical = (v: unknown): unknown =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
+      : v;
+  return createHash('sha256').update(JSON.stringify(canonical(request))).digest('base64url');
+}
+
+export function createNoticesService(deps: NoticesServiceDeps): NoticesService {
+  const { db, now } = deps;
+
+  function check(merchantId: string, r: NoticeRequest) {
+    const m = deps.merchants(merchantId);
+    if (!m) throw new AppError('request.forbidden', 'this client cannot send notices');
+    if (r.template !== undefined && !m.templates[r.template]) throw new AppError('request.invalid', `template: unknown template '${r.template}'`);
+    const ch = channelsFor(m, r);
+    if (!ch.cs && !ch.template) {
+      const why = m.policy !== 'auto' && r.channel !== 'auto' && m.policy !== r.channel ? `channel: ${r.channel} is not permitted for this merchant` : 'needs a template or a text for a permitted channel';
+      throw new AppError('request.invalid', why);
+    }
+    if (ch.template && r.template) {
+      const missing = missingTemplateFields(m, r.template, r.data);
+      if (missing.length) throw new AppError('request.invalid', `data: missing ${missing.join(', ')} for template '${r.template}'`);
+    }
+    return m;
+  }
+
+  /** The key is taken: the stored answer for the same request, 409 for another. */
+  async function replay(merchantId: string, key: string, hash: string) {
+    const existing = await findNoticeByKey(db, merchantId, key);
+    if (!existing) throw new AppError('notices.idempotency_conflict', 'retry the request');
+    if (existing.requestHash !== hash) throw new AppError('notices.idempotency_conflict', 'this Idempotency-Key was used with another request');
+    return { id: existing.id, createdAt: existing.createdAt.toISOString(), deliveries: await listDeliveryRefs(db, existing.id), replayed: true };
+  }
+
+  return {
+    async createNotice({ merchantId, clientId, idempotencyKey, request }) {
+      const m = check(merchantId, request);
+      const hash = requestHash(request);
+      const t = now();
+      const inserted = await insertNotice(db, { merchantId, clientId, idempotencyKey, requestHash: hash, request }, { appId: m.appId, nextAt: quietUntil(t, m.quietHours) ?? t });
+      const answer = inserted
+        ? { id: inserted.id, createdAt: inserted.createdAt.toISOString(), deliveries: inserted.deliveries, replayed: false }
+        : await replay(merchantId, idempotencyKey, hash);
+      if (!answer.replayed) {
+        deps.log.info({ noticeId: answer.id, merchantId, deliveries: answer.deliveries.length }, 'notice accepted');
+        deps.onEnqueued?.();
+      }
+      return answer;
+    },
+
+    async getNotice({ merchantId, id, after, limit = 200 }) {
+      const notice = await findNotice(db, merchantId, id);
+      if (!notice) return null;
+      const [counts, deliveries] = await Promise.all([countDeliveries(db, id), listDeliveries(db, { noticeId: id, after: after ?? null, limit: limit + 1 })]);
+      const page = deliveries.slice(0, limit);
+      return {
+        id: notice.id,
+        template: notice.template,
+        channel: notice.channel as ChannelChoice,
+        createdAt: notice.created_at.toISOString(),
+        counts,
+        deliveries: page,
+        next: deliveries.length > limit ? (page[page.length - 1]?.id ?? null) : null,
+      };
+    },
+
+    async onTemplateJobFinished(input) {
+      const p = templateJobSchema.parse(input);
+      const moved = await finishTemplateJob(db, { ...p, now: now(), webhookMerchants: deps.webhookMerchants });
+      // The push may beat the worker's write of the msgid; keep it for the worker to apply.
+      if (moved === 0) await recordTemplateReport(db, { ...p, now: now() });
+    },
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * The worker loop shared by the notice dispatcher and the webhook sender (DESIGN.md
+ * "Inside": claimed with FOR UPDATE SKIP LOCKED leases). It keeps up to `maxInFlight`
+ * claimed items in hand: it claims a batch whenever there is room for one, hands it to
+ * `handle` without waiting for it, and polls when the queue is empty. Housekeeping
+ * (expired leases) runs every `maintainEveryMs`. A claim that fails (database down) is
+ * retried after a pause; nothing is lost, because nothing is claimed.
+ */
+import type { Logger } from 'pino';
+
+export interface LeaseLoopOptions<T> {
+  name: string;
+  log: Logger;
+  claim(limit: number): Promise<T[]>;
+  /** Handles a claimed batch; its items count as in flight until it settles. */
+  handle(batch: T[]): Promise<void>;
+  maintain?(): Promise<void>;
+  batchSize: number;
+  maxInFlight: number;
+  pollMs: number;
+  maintainEveryMs: number;
+  errorBackoffMs?: number;
+}
+
+export interface LeaseLoop {
+  start(): void;
+  /** Stops claiming and waits for the batches in hand. */
+  stop(): Promise<void>;
+  /** Stops claiming at once and forgets the batches in hand (a killed process, for tests). */
+  abandon(): void;
+  /** Claims now instead of at the next poll (new work was enqueued here). */
+  wake(): void;
+}
+
+export function createLeaseLoop<T>(o: LeaseLoopOptions<T>): LeaseLoop {
+  let state: 'new' | 'running' | 'stopping' | 'done' = 'new';
+  let inFlight = 0;
+  const batches = new Set<Promise<void>>();
+  let loop: Promise<void> | undefined;
+  let wakeUp: (() => void) | undefined;
+  // Only a loop that waits for room is woken by a settling batch; an idle one polls, so a
+  // drained queue is not asked again after every batch.
+  let waitingForRoom = false;
+
+  const wake = () => wakeUp?.();
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      wakeUp = done;
+    });
+
+  async function maintain(): Promise<void> {
+    try {
+      await o.maintain?.();
+    } catch (err) {
+      o.log.warn({ err, worker: o.name }, 'worker housekeeping failed');
+    }
+  }
+
+  async function run(): Promise<void> {
+    let lastMaintain = 0;
+    while (state === 'running') {
+      if (o.maintain && performance.now() - lastMaintain >= o.maintainEveryMs) {
+        lastMaintain = performance.now();
+        await maintain();
+      }
+      const room = o.maxInFlight - inFlight;
+      if (room <= 0 || (inFlight > 0 && room < o.batchSize / 2)) {
+        waitingForRoom = true;
+        await sleep(o.pollMs);
+        waitingForRoom = false;
+        continue;
+      }
+      const limit = Math.min(o.batchSize, room);
+      let batch: T[];
+      try {
+        batch = await o.claim(limit);
+      } catch (err) {
+        o.log.warn({ err, worker: o.name }, 'claim failed; retrying');
+        await sleep(o.errorBackoffMs ?? 1_000);
+        continue;
+      }
+      if (batch.length > 0) {
+        inFlight += batch.length;
+        const p: Promise<void> = o
+          .handle(batch)
+          .catch((err: unknown) => o.log.error({ err, worker: o.name }, 'batch failed'))
+          .finally(() => {
+            inFlight -= batch.length;
+            batches.delete(p);
+            if (waitingForRoom || state !== 'running') wake();
+          });
+        batches.add(p);
+      }
+      // A full batch means more may be due: claim again at once.
+      if (batch.length < limit && state === 'running') await sleep(o.pollMs);
+    }
+  }
+
+  return {
+    start() {
+      if (state !== 'new') return;
+      state = 'running';
+      loop = run();
+    },
+    async stop() {
+      if (state === 'running') state = 'stopping';
+      wake();
+      await loop;
+      while (batches.size > 0) await Promise.allSettled([...batches]);
+      state = 'done';
+    },
+    abandon() {
+      state = 'done';
+      wake();
+      batches.clear();
+    },
+    wake,
+  };
+}
