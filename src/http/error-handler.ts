@@ -75,9 +75,6 @@ export function classify(err: unknown, ctx: Context): Rendered {
 }
 
 function wantsHtml(ctx: Context): boolean {
-  // The authorization endpoint is visited by browsers: an error that must not be
-  // redirected (unverified client or redirect_uri, RFC 6749 §4.1.2.1) is shown as a page.
-  if (ctx.path === '/oauth2/authorize') return ctx.accepts('json', 'html') === 'html';
   if (PROTOCOL_PREFIXES.some((p) => ctx.path.startsWith(p))) return false;
   return ctx.accepts('json', 'html') === 'html';
 }

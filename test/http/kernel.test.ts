@@ -106,22 +106,3 @@ describe('ROLE=worker', () => {
     }
   });
 });
-
-describe('errors at the authorization endpoint', () => {
-  it('When a browser reaches /oauth2/authorize with an unknown client, then it sees a page, not JSON, and is not redirected', async () => {
-    const app = await startTestApp();
-    try {
-      const r = await fetch(`${app.baseUrl}/oauth2/authorize?client_id=nobody&redirect_uri=https%3A%2F%2Fevil.example%2F&response_type=code`, {
-        headers: { accept: 'text/html' },
-        redirect: 'manual',
-      });
-      expect(r.status).toBeGreaterThanOrEqual(400);
-      expect(r.headers.get('location')).toBeNull();
-      expect(r.headers.get('content-type')).toContain('text/html');
-      const api = await fetch(`${app.baseUrl}/oauth2/authorize?client_id=nobody`, { headers: { accept: 'application/json' }, redirect: 'manual' });
-      expect((await api.json()) as { error: string }).toHaveProperty('error');
-    } finally {
-      await app.stop();
-    }
-  });
-});

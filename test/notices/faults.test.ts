@@ -33,9 +33,9 @@ const USERS = Math.max(1, Math.round(NOTICES / 5));
 // FAULT_KILLS=0, FAULT_CUTS=0, FAULT_ERRORS=0 turn off the kills, the Redis outages or the
 // sandbox's faults (to see what each costs).
 const ERRORS = process.env.FAULT_ERRORS !== '0';
-// A worker is SIGKILLed once it has worked this long (a tsx boot costs a second of CPU).
-const KILL_EVERY_MS = process.env.FAULT_KILLS !== '0' ? 6_000 : 3_600_000;
-const CUT_EVERY_MS = process.env.FAULT_CUTS !== '0' ? 7_000 : 3_600_000;
+// One worker SIGKILLed this often (each tsx boot of its replacement costs a second of CPU).
+const KILL_EVERY_MS = process.env.FAULT_KILLS !== '0' ? 4_000 : 3_600_000;
+const CUT_EVERY_MS = process.env.FAULT_CUTS !== '0' ? 10_000 : 3_600_000;
 const CUT_FOR_MS = 800;
 // A generous WeChat timeout: on a busy 2-core box a local answer can take a second, and
 // every timeout is an ambiguous outcome. The lease must hold two calls (checkLeaseOptions).
@@ -181,11 +181,14 @@ describe('notices under faults', () => {
     let kills = 0;
     const killTimes: number[] = [];
     let cuts = 0;
-    // SIGKILL the oldest worker once it has worked KILL_EVERY_MS and every other one works
-    // too, then boot the next spare: workers keep dying while the queue is never unattended.
+    // Every KILL_EVERY_MS, SIGKILL the oldest worker (once every other one works too) and boot
+    // the next spare: workers keep dying while the queue is never unattended. The chaos stops
+    // when the last notice is enqueued and none waits any more: a kill then proves nothing.
+    let lastKill = Date.now();
+    let draining = false;
     const killer = setInterval(() => {
-      const oldest = workers[0];
-      if (!oldest?.readyAt || workers.some((w) => !w.readyAt) || Date.now() - oldest.readyAt < KILL_EVERY_MS) return;
+      if (draining || workers.some((w) => !w.readyAt) || Date.now() - lastKill < KILL_EVERY_MS) return;
+      lastKill = Date.now();
       workers.shift()?.kill();
       workers.push(spawnWorker());
       kills++;
@@ -207,6 +210,7 @@ describe('notices under faults', () => {
         }, 5_000)
       : undefined;
     const cutter = setInterval(() => {
+      if (draining) return;
       (proxy ?? inProcessKv)?.cut();
       cuts++;
       setTimeout(() => (proxy ?? inProcessKv)?.restore(), CUT_FOR_MS);
@@ -226,8 +230,11 @@ describe('notices under faults', () => {
       const open = async () =>
         (await world.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM notice_deliveries WHERE merchant_id = $1 AND status IN ('queued', 'sending')`, [s.merchantId])).rows[0]!.n;
       const deadline = Date.now() + 240_000;
+      const waiting = async () =>
+        (await world.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM notice_deliveries WHERE merchant_id = $1 AND status = 'queued'`, [s.merchantId])).rows[0]!.n;
       while ((await open()) > 0 && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 200));
+        draining ||= (await waiting()) === 0;
+        await new Promise((r) => setTimeout(r, 200));
       }
       const durationMs = Date.now() - t0;
       clearInterval(killer);
