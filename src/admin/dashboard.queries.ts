@@ -3,6 +3,8 @@
  * limited to the viewer's scope. Days are UTC. Rows come back as {day, key, n}.
  */
 import type { Queryable } from '../store/db.ts';
+import { keyspace } from '../store/keyspace.ts';
+import type { Kv } from '../store/kv.ts';
 import { scopeSql, type Scope } from './policy.ts';
 
 export interface DayCount {
@@ -43,6 +45,33 @@ export function identityActivity(q: Queryable, scope: Scope, from: Date): Promis
      SELECT ${DAY('i.last_login_at')} AS day, 'login' AS key, count(*) AS n FROM identities i WHERE i.last_login_at >= $1 AND ${visible} GROUP BY 1`,
     params,
   );
+}
+
+/**
+ * Sign-ins to merchant apps per day: each authorization-code exchange of a client with
+ * refresh tokens starts a family (oauth migration 300), the one per-login record kept.
+ */
+export function oauthLogins(q: Queryable, scope: Scope, from: Date): Promise<DayCount[]> {
+  const params: unknown[] = [from.toISOString()];
+  return counts(
+    q,
+    `SELECT ${DAY('created_at')} AS day, 'oauth' AS key, count(*) AS n FROM refresh_token_families WHERE created_at >= $1 AND ${scopeSql(scope, 'merchant_id', params)} GROUP BY 1`,
+    params,
+  );
+}
+
+/**
+ * Calls counted against WeChat's daily quotas (keyspace `wechat.callCounter`), per account,
+ * API and quota day: one Kv read per cell, a few hundred at most. A Kv that is down shows
+ * zeros rather than failing the page.
+ */
+export async function quotaCounts(kv: Kv, appIds: string[], apis: readonly string[], days: string[]): Promise<DayCount[]> {
+  const cells = appIds.flatMap((appId) => apis.flatMap((api) => days.map((day) => ({ appId, api, day }))));
+  const values = await Promise.all(cells.map((c) => kv.get(keyspace.wechat.callCounter(c.appId, c.api, c.day)).catch(() => null)));
+  return cells.flatMap((c, i) => {
+    const n = Number(values[i] ?? 0);
+    return Number.isFinite(n) && n > 0 ? [{ day: c.day, key: `${c.appId}|${c.api}`, n }] : [];
+  });
 }
 
 /** Notice deliveries by the day they were made and where they stand now. */

@@ -84,3 +84,20 @@ export async function subjectsOf(q: Queryable, scope: Scope, identityId: string)
   );
   return r.rows.map((x) => ({ merchantId: x.merchant_id, sub: x.sub }));
 }
+
+const loginRow = z.object({ merchant_id: z.string(), client_id: z.string(), amr: z.array(z.string()), created_at: date });
+export type LoginRow = z.infer<typeof loginRow>;
+
+/**
+ * Sign-ins to merchant apps: each authorization-code exchange of a client with refresh
+ * tokens starts a refresh-token family (oauth migration 300), the per-login record kept.
+ */
+export async function loginsOf(q: Queryable, scope: Scope, p: { identityId: string; before: Date; limit: number }): Promise<LoginRow[]> {
+  const params: unknown[] = [p.identityId, p.before, p.limit];
+  const r = await q.query(
+    `SELECT merchant_id, client_id, amr, created_at FROM refresh_token_families
+      WHERE identity_id = $1 AND created_at < $2 AND ${scopeSql(scope, 'merchant_id', params)} ORDER BY created_at DESC LIMIT $3`,
+    params,
+  );
+  return r.rows.map((row) => loginRow.parse(row));
+}

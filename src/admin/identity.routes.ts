@@ -1,20 +1,23 @@
 /**
  * Search (openid, unionid, merchant account id, binding id, pairwise sub) and an
- * identity's page: its bindings, subscribe state, last location, tags and timeline.
+ * identity's page: its bindings, subscribe state, last location, tags and a paged timeline
+ * (timeline.ts) of logins, links, unlinks, messages (metadata only) and notices.
  */
 import type Router from '@koa/router';
 import { z } from 'zod';
 import { AppError } from '../http/errors.ts';
 import { parseInput } from '../http/validate.ts';
-import { recentAuditFor } from './audit.queries.ts';
 import { bindingsOfIdentity, listBindings } from './bindings.queries.ts';
 import { auth, principal, renderAdmin } from './guard.routes.ts';
 import { findIdentityForScope, searchIdentities, subjectsOf } from './identity.queries.ts';
 import { assertMerchant, can, scopeOf } from './policy.ts';
-import { buildTimeline } from './timeline.ts';
+import { loadTimeline } from './timeline.ts';
 import type { AdminWeb } from './web.ts';
 
 const searchQuery = z.object({ q: z.string().max(200).optional() }).strict();
+/** `before`: the timeline's cursor, an instant as the page wrote it. */
+const identityQuery = z.object({ before: z.iso.datetime().optional() }).strict();
+const TIMELINE_PAGE = 50;
 
 export function identityRoutes(r: Router, web: AdminWeb): void {
   r.get('/search', auth(web, 'view'), async (ctx) => {
@@ -36,19 +39,23 @@ export function identityRoutes(r: Router, web: AdminWeb): void {
       assertMerchant(principal(ctx), null);
       throw new AppError('request.not_found');
     }
-    const [bindings, subjects, audit] = await Promise.all([
+    const { before } = parseInput(identityQuery, ctx.query);
+    const account = web.config.officialAccounts.find((a) => a.appId === row.app_id);
+    const accountIsOwn = !!account && web.config.merchants.filter((m) => m.officialAccount === account.id).every((m) => m.id === scope.merchantId);
+    const [bindings, subjects, timeline] = await Promise.all([
       bindingsOfIdentity(web.db, scope, row.id),
       subjectsOf(web.db, scope, row.id),
-      recentAuditFor(web.db, scope, { identityId: row.id }, 100),
+      loadTimeline(web.db, { identity: row, scope, accountIsOwn, before: before ? new Date(before) : new Date(web.now() + 60_000), limit: TIMELINE_PAGE }),
     ]);
-    const account = web.config.officialAccounts.find((a) => a.appId === row.app_id);
     renderAdmin(ctx, web, 'identity', {
       title: row.nickname ?? `WeChat user ${row.openid.slice(0, 10)}…`,
       i: row,
       officialAccount: account?.id ?? row.app_id,
       bindings,
       subjects,
-      timeline: buildTimeline(row, audit),
+      timeline: timeline.events,
+      older: timeline.next ? `/admin/identities/${row.id}?before=${encodeURIComponent(timeline.next.toISOString())}#timeline` : null,
+      paged: !!before,
       canLink: can(principal(ctx), 'bindings.write'),
     });
   });

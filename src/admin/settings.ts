@@ -1,10 +1,9 @@
 /**
- * The admin UI's timing and lockout policy, and its Kv keys. Overridable per instance so
- * tests compress time without changing the relations between the numbers.
- * TODO(#8): the Kv keys belong in src/store/keyspace.ts (an `admin` section); they
- * live here until the keyspace owner adds that section.
+ * The admin UI's timing and lockout policy. Overridable per instance so tests compress
+ * time without changing the relations between the numbers. Its Kv keys live in the
+ * central keyspace (src/store/keyspace.ts, `admin` section).
  */
-import { digest } from '../store/keyspace.ts';
+import { keyspace } from '../store/keyspace.ts';
 
 export interface AdminPolicy {
   /** A session unused this long ends (ASVS 7.3.1). */
@@ -33,11 +32,5 @@ export const defaultAdminPolicy: AdminPolicy = {
   touchEveryMs: 60_000,
 };
 
-export const adminKeys = {
-  /** Failed sign-in steps for one email, known or not (no account enumeration through lockout). */
-  failures: (email: string) => `admin:fail:${digest(email.trim().toLowerCase())}`,
-  /** The state between a correct password and a correct TOTP code; the cookie holds the id. */
-  preAuth: (id: string) => `admin:pre:${digest(id)}`,
-  /** An SSO round trip in progress (state, nonce, PKCE verifier); the cookie holds the id. */
-  ssoFlow: (id: string) => `admin:sso:${digest(id)}`,
-} as const;
+/** The admin section of the central keyspace, under the name the admin services use. */
+export const adminKeys = keyspace.admin;

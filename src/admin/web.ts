@@ -10,7 +10,9 @@ import type { CookiePolicy } from '../http/cookies.ts';
 import type { Csrf } from '../http/csrf.ts';
 import type { Views } from '../http/views.ts';
 import type { Binding, LinkRequest, LinkResult } from '../linking/types.ts';
+import type { NoticesService } from '../notices/index.ts';
 import type { Db } from '../store/db.ts';
+import type { Kv } from '../store/kv.ts';
 import type { AccountsService } from './accounts.service.ts';
 import type { AdminAudit } from './audit.service.ts';
 import type { ClientsService } from './clients.service.ts';
@@ -41,8 +43,8 @@ export interface AdminPorts {
   };
   /** Webhook events: queue a finished one (abandoned = retry, sent = replay) again with a fresh window. */
   webhooks?: { replay(p: { eventId: string; merchantId?: string }): Promise<'replayed' | 'not_found' | 'in_progress'> };
-  /** Notice deliveries: retry a failed one. TODO(#8): the notices service has no such call yet. */
-  notices?: { retryDelivery(p: { deliveryId: string; merchantId: string; actor: string }): Promise<'retried' | 'not_found' | 'not_failed'> };
+  /** Notice deliveries: retry a failed one, or an `unknown` one when a person accepts the duplicate risk. */
+  notices?: Pick<NoticesService, 'retryDelivery'>;
 }
 
 export interface NavItem {
@@ -55,6 +57,8 @@ export interface NavItem {
 export interface AdminWeb {
   config: AppConfig;
   db: Db;
+  /** Read-only here: the call counters the dashboard shows (keyspace `wechat.callCounter`). */
+  kv: Kv;
   log: Logger;
   now: () => number;
   views: Views;

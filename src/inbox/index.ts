@@ -22,6 +22,7 @@ import { createAnswers, type InboxLinking } from './answers.service.ts';
 import { createClaimStore } from './claims.ts';
 import { createCsDelivery, type InboxWeChat } from './cs-send.ts';
 import { createCsWindow, quotasFromConfig, type CsWindow } from './cs-window.ts';
+import { withActivity, type OnActivity } from './activity.ts';
 import { createDispatcher, type OnTemplateJobFinished, type RedeemBindingCodeByScene } from './dispatch.ts';
 import { createFollowerSync, startFollowerSyncLoop, type FollowerSync } from './follower-sync.ts';
 import { createIntentsClient } from './intents-client.ts';
@@ -74,6 +75,8 @@ export interface InboxDeps {
   linking?: InboxLinking;
   redeemBindingCode?: RedeemBindingCodeByScene;
   onTemplateJobFinished?: OnTemplateJobFinished;
+  /** [admin] Each accepted push as metadata (kind, time, intent), for the identity timeline. */
+  onActivity?: OnActivity;
   requireScope?: RequireScope;
   options?: Partial<InboxOptions>;
 }
@@ -103,7 +106,7 @@ export function createInboxFeature(deps: InboxDeps): InboxFeature {
     publicUrl: deps.config.publicUrl,
     log,
   });
-  const dispatcher = createDispatcher({
+  const dispatcher = withActivity(createDispatcher({
     db: deps.db,
     log,
     now: deps.now,
@@ -114,7 +117,7 @@ export function createInboxFeature(deps: InboxDeps): InboxFeature {
     merchantName: (id) => merchantNames.get(id) ?? id,
     redeemBindingCode: deps.redeemBindingCode,
     onTemplateJobFinished: deps.onTemplateJobFinished,
-  });
+  }), { router, tasks, record: deps.onActivity });
   const push = createPushService({
     verifier: createPushVerifier({ now: deps.now }),
     claims,

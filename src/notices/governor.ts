@@ -11,7 +11,7 @@
  * without the shared limiter), so an outage delays notices but never over-sends.
  */
 import { z } from 'zod';
-import { keyspace } from '../store/keyspace.ts';
+import { keyspace, quotaDay, ttl } from '../store/keyspace.ts';
 import type { Kv } from '../store/kv.ts';
 
 export type SendApi = 'template' | 'custom';
@@ -28,14 +28,28 @@ export interface Governor {
   takeDaily(merchantId: string, identityId: string, day: string, cap: number): Promise<boolean>;
   /** Gives back a count taken for a notice that was not sent after all. */
   refundDaily(merchantId: string, identityId: string, day: string): Promise<void>;
+  /**
+   * Counts one call made to a send API against the account's daily quota (the admin
+   * dashboard's "quota use"). Never waits and never throws: a lost count is only a display.
+   */
+  countCall(appId: string, api: SendApi): void;
 }
 
 const pauseSchema = z.object({ until: z.number(), errcode: z.number().int() });
 const DAY_TTL_MS = 26 * 3600_000;
+const COUNT_FLUSH_MS = 1_000;
 
 export function createGovernor(deps: { kv: Kv; now: () => number; ratePerSecond: number }): Governor {
   const { kv, now } = deps;
   const local = new Map<string, number>();
+  const counts = new Map<string, number>();
+  let flushTimer: NodeJS.Timeout | undefined;
+  function flushCounts(): void {
+    flushTimer = undefined;
+    const batch = [...counts];
+    counts.clear();
+    for (const [key, n] of batch) kv.incr(key, ttl.callCounter, n).catch(() => undefined);
+  }
   const localKey = (appId: string, api: SendApi) => `${appId}|${api}`;
 
   function pausedLocally(appId: string, api: SendApi): number {
@@ -74,6 +88,13 @@ export function createGovernor(deps: { kv: Kv; now: () => number; ratePerSecond:
     },
     async refundDaily(merchantId, identityId, day) {
       await kv.incr(keyspace.notices.userDaily(merchantId, identityId, day), DAY_TTL_MS, -1);
+    },
+    countCall(appId, api) {
+      // Gathered for a second and written as one INCRBY per key: thousands of sends a second
+      // cost a few Kv calls, not one each. A crash loses at most a second of counts.
+      const key = keyspace.wechat.callCounter(appId, api, quotaDay(now()));
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      flushTimer ??= setTimeout(flushCounts, COUNT_FLUSH_MS).unref();
     },
   };
 }

@@ -16,7 +16,8 @@ import { createNoticesService, type NoticesService } from './notices.service.ts'
 import { createMerchantDirectory } from './policy.ts';
 import { createSend, type SendOptions } from './send.ts';
 
-export type { NoticesService } from './notices.service.ts';
+export type { NoticesService, RetryRequest, RetryResult } from './notices.service.ts';
+export type { DeliveryBefore } from './retry.queries.ts';
 export type { CsWindowPort, NoticeSender } from './notices.types.ts';
 export type { RequireScope } from './notices.routes.ts';
 
@@ -87,7 +88,7 @@ export function createNoticesFeature(deps: NoticesFeatureDeps): NoticesFeature {
       webhookMerchants,
       governor,
       csWindow: deps.csWindow,
-      send: createSend({ sender: deps.wechat, governor, now, random: deps.random, options, onPauseError: (err) => log.warn({ err }, 'could not share a pause') }),
+      send: createSend({ sender: deps.wechat, governor, now, random: deps.random, options, onPauseError: (err) => log.warn({ err }, 'could not share a pause'), onCall: governor.countCall }),
       options,
       onOutcome,
     });

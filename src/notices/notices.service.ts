@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AppError } from '../http/errors.ts';
-import type { Db } from '../store/db.ts';
+import type { Db, Queryable } from '../store/db.ts';
 import { templateJobSchema } from './notices.schemas.ts';
 import {
   countDeliveries,
@@ -24,6 +24,7 @@ import {
 } from './notices.queries.ts';
 import type { ChannelChoice, NoticeAccepted, NoticeRequest, NoticeView } from './notices.types.ts';
 import { channelsFor, missingTemplateFields, type MerchantDirectory } from './policy.ts';
+import { lockDeliveryForRetry, requeueDelivery, type DeliveryBefore } from './retry.queries.ts';
 import { quietUntil } from './schedule.ts';
 
 export interface NoticesServiceDeps {
@@ -41,7 +42,31 @@ export interface NoticesService {
   getNotice(p: { merchantId: string; id: string; after?: string | undefined; limit?: number | undefined }): Promise<NoticeView | null>;
   /** TEMPLATESENDJOBFINISH (wechat-protocol.md §4.2): `sent` → `delivered` / `failed`. Called by the inbox. */
   onTemplateJobFinished(p: { appId: string; msgId: string; status: string; openid: string }): Promise<void>;
+  /** An operator's retry of one `failed` or `unknown` delivery (see `RetryRequest`). */
+  retryDelivery(p: RetryRequest): Promise<RetryResult>;
 }
+
+export interface RetryRequest {
+  deliveryId: string;
+  /** Set: only a delivery of this merchant moves (a scoped caller); others are `not_found`. */
+  merchantId: string | null;
+  /**
+   * An `unknown` delivery may already have reached the user (an ambiguous customer-service
+   * send has no idempotency key): it is retried only when the caller says a person chose so.
+   */
+  acceptDuplicateRisk: boolean;
+  /** Runs in the retry's transaction (the audit row): the retry and its record commit together. */
+  record?: (q: Queryable, before: DeliveryBefore) => Promise<void>;
+}
+
+export type RetryResult =
+  | { outcome: 'retried'; before: DeliveryBefore }
+  | { outcome: 'not_found' }
+  /** Not failed or unknown: queued, in flight, sent or delivered. */
+  | { outcome: 'not_retryable'; status: string }
+  | { outcome: 'needs_confirmation' };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Same request, same hash: keys sorted at every level, so field order does not matter. */
 export function requestHash(request: NoticeRequest): string {
@@ -116,6 +141,24 @@ export function createNoticesService(deps: NoticesServiceDeps): NoticesService {
       const moved = await finishTemplateJob(db, { ...p, now: now(), webhookMerchants: deps.webhookMerchants });
       // The push may beat the worker's write of the msgid; keep it for the worker to apply.
       if (moved === 0) await recordTemplateReport(db, { ...p, now: now() });
+    },
+
+    async retryDelivery(p) {
+      if (!UUID.test(p.deliveryId)) return { outcome: 'not_found' };
+      const res = await db.transaction(async (tx): Promise<RetryResult> => {
+        const before = await lockDeliveryForRetry(tx, { id: p.deliveryId, merchantId: p.merchantId });
+        if (!before) return { outcome: 'not_found' };
+        if (before.status !== 'failed' && before.status !== 'unknown') return { outcome: 'not_retryable', status: before.status };
+        if (before.status === 'unknown' && !p.acceptDuplicateRisk) return { outcome: 'needs_confirmation' };
+        await requeueDelivery(tx, { id: before.id, from: before.status, now: now() });
+        await p.record?.(tx, before);
+        return { outcome: 'retried', before };
+      });
+      if (res.outcome === 'retried') {
+        deps.log.info({ deliveryId: p.deliveryId, from: res.before.status }, 'notice delivery retried');
+        deps.onEnqueued?.();
+      }
+      return res;
     },
   };
 }

@@ -36,6 +36,8 @@ export interface SendDeps {
   random?: () => number;
   options: SendOptions;
   onPauseError?: (err: unknown) => void;
+  /** Each call made to WeChat's send APIs, before it is made (quota counters). */
+  onCall?: (appId: string, api: SendApi) => void;
 }
 
 type Failure =
@@ -110,6 +112,7 @@ export function createSend(deps: SendDeps) {
     if (!message) return { status: 'failed', channel: 'template', errcode: null, error: 'template_not_configured', attempted: false };
     const started = now();
     try {
+      deps.onCall?.(d.appId, 'template');
       const { msgid } = await sender.templateSend(d.appId, message);
       return { status: 'sent', channel: 'template', msgid };
     } catch (err) {
@@ -131,6 +134,7 @@ export function createSend(deps: SendDeps) {
   return async function send(d: ClaimedDelivery, plan: SendPlan): Promise<Outcome> {
     if (!plan.useCs) return sendTemplate(d, plan, null);
     try {
+      deps.onCall?.(d.appId, 'custom');
       await sender.customSend(d.appId, { touser: d.openid, msgtype: 'text', text: { content: customText(d.notice) } });
       return { status: 'delivered', channel: 'customer-service' };
     } catch (err) {

@@ -22,7 +22,11 @@ export const keyspace = {
     accessTokenLock: (appId: string) => `wx:${oa(appId)}:at-refresh`,
     /** Last token-endpoint WeChatApiError {errcode, errmsg, endpoint}, replayed for a short cooldown. */
     accessTokenFailure: (appId: string) => `wx:${oa(appId)}:at-fail`,
-    /** Daily/minute counters the client keeps of its own calls, for quota display. */
+    /**
+     * Daily/minute counters the client keeps of its own calls, for quota display. In use:
+     * api `token` (access-token fetches), `template` and `custom` (notice sends), bucket a
+     * `quotaDay`; INCR with TTL `ttl.callCounter`.
+     */
     callCounter: (appId: string, api: string, bucket: string) => `wx:${oa(appId)}:calls:${api}:${bucket}`,
   },
   // --- linking: login flows (state), code single-flight ---
@@ -76,11 +80,26 @@ export const keyspace = {
     /** Notices sent to one user of one merchant on one local day (perUserDailyCap); INCRBY. */
     userDaily: (merchantId: string, identityId: string, day: string) => `ncap:${merchantId}:${identityId}:${day}`,
   },
+  // --- admin: the admin UI's sign-in state (sessions themselves live in Postgres) ---
+  admin: {
+    /** Failed sign-in steps for one email, known or not (no account enumeration through lockout); INCR. */
+    failures: (email: string) => `admin:fail:${digest(email.trim().toLowerCase())}`,
+    /** The state between a correct password and a correct TOTP code; the cookie holds the id. */
+    preAuth: (id: string) => `admin:pre:${digest(id)}`,
+    /** An SSO round trip in progress (state, nonce, PKCE verifier); the cookie holds the id. */
+    ssoFlow: (id: string) => `admin:sso:${digest(id)}`,
+  },
   // --- http: rate limits of the HTTP layer ---
   http: {
     rateLimit: (bucket: string, id: string, window: number) => `rl:${bucket}:${digest(id)}:${window}`,
   },
 } as const;
+
+/**
+ * The day a WeChat daily quota counts in: quotas reset at midnight Beijing time (UTC+8,
+ * no daylight saving), so counters of calls against them are bucketed by that day.
+ */
+export const quotaDay = (ms: number): string => new Date(ms + 8 * 3600_000).toISOString().slice(0, 10);
 
 /** TTLs in milliseconds. */
 export const ttl = {
@@ -100,4 +119,6 @@ export const ttl = {
   authCode: 60_000,
   /** oauth: an authorization request waits this long for login, linking and the chooser. */
   authzRequest: 15 * 60_000,
+  /** Daily call counters (`wechat.callCounter`): kept a little longer than the dashboard's two weeks. */
+  callCounter: 16 * 86_400_000,
 } as const;

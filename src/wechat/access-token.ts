@@ -16,7 +16,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { DependencyUnavailableError } from '../http/errors.ts';
-import { keyspace } from '../store/keyspace.ts';
+import { keyspace, quotaDay, ttl as ttls } from '../store/keyspace.ts';
 import type { Kv } from '../store/kv.ts';
 import { WeChatApiError } from './errors.ts';
 import { createWeChatHttp, defaultSleep, isBusy, withBackoff, type FetchLike } from './http.ts';
@@ -194,6 +194,8 @@ export function createAccessTokenManager(opts: AccessTokenManagerOptions): Acces
     };
     const ttl = rec.expiresAt - now();
     if (ttl > 0) await kv.set(keyspace.wechat.accessToken(appId), JSON.stringify(rec), ttl);
+    // Counted for the admin dashboard (fetches per quota day); a miss only loses a count.
+    await kv.incr(keyspace.wechat.callCounter(appId, 'token', quotaDay(fetchedAt)), ttls.callCounter).catch(() => undefined);
     log.info({ appId, method, expiresIn: body.expires_in }, 'access token fetched');
     return rec;
   }

@@ -5,7 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifySecret } from '../../src/security/secrets.ts';
-import { introspect, makeAdmin, nextCode, oauthOf, seed, signIn, startAdminApp, tokenFor, type AdminTestApp, type Client, type Seeded, type TestAdmin, START_TIMEOUT } from './helpers.ts';
+import { createActivityRecorder } from '../../src/admin/activity.queries.ts';
+import { DEMO_ACCOUNT } from '../../src/config/demo.ts';
+import type { InboxFeature } from '../../src/inbox/index.ts';
+import { keyspace, quotaDay } from '../../src/store/keyspace.ts';
+import { introspect, linkingOf, makeAdmin, nextCode, oauthOf, seed, signIn, startAdminApp, tokenFor, type AdminTestApp, type Client, type Seeded, type TestAdmin, START_TIMEOUT } from './helpers.ts';
 
 describe('admin operations', { timeout: 60_000 }, () => {
   let app: AdminTestApp;
@@ -203,6 +207,203 @@ describe('admin operations', { timeout: 60_000 }, () => {
     expect((await powerOp.post(`/admin/webhooks/${ev.id}/replay`)).status).toBe(303);
     // The app's own webhook worker may already have picked it up again: the replay count is what proves it.
     expect((await app.deps.db.query(`SELECT replays FROM webhook_events WHERE id = $1`, [ev.id])).rows[0]).toEqual({ replays: 1 });
-    expect((await audit('deliveries.retried')).at(-1)!.detail).toEqual({ webhookEvent: ev.id });
+    expect((await audit('deliveries.retried')).at(-1)!.detail).toEqual({
+      webhookEvent: ev.id,
+      'before.status': 'abandoned',
+      'before.attempts': 0,
+      'before.replays': 0,
+      'after.status': 'queued',
+      'after.replays': 1,
+    });
+  });
+});
+
+/**
+ * Notice retry, delivery filters, the identity timeline and the dashboard counters over
+ * real HTTP. Deliveries are written as the dispatcher leaves them (the states under test);
+ * the app's own worker may pick a retried one up at once, so the audit row written in the
+ * retry's transaction is what proves the move.
+ */
+describe('admin operations: deliveries, timeline, dashboard', { timeout: 60_000 }, () => {
+  let app: AdminTestApp;
+  let s: Seeded;
+  let powerOp: Client;
+  let powerOpAdmin: TestAdmin;
+  let root: Client;
+  beforeAll(async () => {
+    app = await startAdminApp();
+    s = await seed(app);
+    powerOpAdmin = await makeAdmin(app, { role: 'operator', merchantId: 'power' });
+    powerOp = await signIn(app, powerOpAdmin);
+    root = await signIn(app, await makeAdmin(app, { role: 'admin' }));
+  }, START_TIMEOUT);
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  let n = 0;
+  /** A notice with one delivery in `status`, for a seeded user, created `at`. */
+  async function delivery(user: { identityId: string; openid: string; bindingId: string }, merchantId: string, status: string, o: { errcode?: number; at?: Date; channel?: string } = {}): Promise<string> {
+    const at = o.at ?? new Date(app.clock.now);
+    const notice = await app.deps.db.query<{ id: string }>(
+      `INSERT INTO notices (merchant_id, client_id, idempotency_key, request_hash, recipient, template, channel, created_at)
+       VALUES ($1, 'test', $2, 'h', '{}', 'bill_due', 'template', $3) RETURNING id`,
+      [merchantId, `k-${++n}-${Date.now()}`, at],
+    );
+    const d = await app.deps.db.query<{ id: string }>(
+      `INSERT INTO notice_deliveries (notice_id, merchant_id, identity_id, binding_id, account_id, app_id, openid, status, channel, attempts, errcode, error, next_attempt_at, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, 'acct', $5, $6, $7, $8, 4, $9, $10, $11, $11, $11) RETURNING id`,
+      [notice.rows[0]!.id, merchantId, user.identityId, user.bindingId, DEMO_ACCOUNT.appId, user.openid, status, o.channel ?? 'template', o.errcode ?? null, o.errcode ? 'refused' : null, at],
+    );
+    return d.rows[0]!.id;
+  }
+  const retried = async (id: string) =>
+    (await app.deps.db.query<{ actor: string; source: string; detail: Record<string, unknown>; identity_id: string }>(
+      `SELECT actor, source, detail, identity_id FROM audit_log WHERE action = 'deliveries.retried' AND detail->>'noticeDelivery' = $1`,
+      [id],
+    )).rows;
+  const statusOf = async (id: string) => (await app.deps.db.query<{ status: string }>('SELECT status FROM notice_deliveries WHERE id = $1', [id])).rows[0]!.status;
+
+  it('When an operator retries a failed notice delivery, then notices moves it back to the queue and the audit row says who, from where, before and after', async () => {
+    const id = await delivery(s.powerUser, 'power', 'failed', { errcode: 43004 });
+    const page = await powerOp.get('/admin/deliveries?tab=notices&status=failed');
+    expect(page.text).toContain(`/admin/notices/deliveries/${id}/retry`);
+    const r = await powerOp.post(`/admin/notices/deliveries/${id}/retry`);
+    expect(r.status).toBe(303);
+    expect(decodeURIComponent(r.location!)).toContain('Queued for another attempt');
+    const [row, ...more] = await retried(id);
+    expect(more).toHaveLength(0);
+    expect(row).toMatchObject({ actor: `admin:${powerOpAdmin.id}`, identity_id: s.powerUser.identityId });
+    expect(row!.source).toMatch(/^admin /);
+    expect(row!.detail).toEqual({ noticeDelivery: id, 'before.status': 'failed', 'before.attempts': 4, 'before.errcode': 43004, 'before.error': 'refused', 'after.status': 'queued', 'after.attempts': 0 });
+    expect(await statusOf(id)).not.toBe('failed');
+  });
+
+  it('When a delivery is not failed or unknown, then the retry is refused with its state and nothing is audited', async () => {
+    const id = await delivery(s.powerUser, 'power', 'delivered');
+    await powerOp.get('/admin/deliveries');
+    const r = await powerOp.post(`/admin/notices/deliveries/${id}/retry`);
+    expect(decodeURIComponent(r.location!)).toContain('the delivery is delivered');
+    expect(await retried(id)).toHaveLength(0);
+    expect(await statusOf(id)).toBe('delivered');
+    expect((await powerOp.post('/admin/notices/deliveries/00000000-0000-4000-8000-000000000000/retry')).status).toBe(404);
+  });
+
+  it('When an unknown delivery is retried, then a confirmation warns of a duplicate first, and only the confirmed retry moves it', async () => {
+    const id = await delivery(s.powerUser, 'power', 'unknown', { channel: 'customer-service' });
+    const list = await powerOp.get('/admin/deliveries?tab=notices&status=unknown');
+    expect(list.text).toContain(`href="/admin/notices/deliveries/${id}/retry"`);
+    const unconfirmed = await powerOp.post(`/admin/notices/deliveries/${id}/retry`);
+    expect(unconfirmed.location).toBe(`/admin/notices/deliveries/${id}/retry`);
+    expect(await statusOf(id)).toBe('unknown');
+    const confirm = await powerOp.get(unconfirmed.location!);
+    expect(confirm.text).toContain('may already have delivered');
+    expect(confirm.text).toContain('name="confirm" value="duplicate-risk"');
+    expect((await powerOp.post(`/admin/notices/deliveries/${id}/retry`, { confirm: 'yes' })).status).toBe(400);
+    const ok = await powerOp.post(`/admin/notices/deliveries/${id}/retry`, { confirm: 'duplicate-risk' });
+    expect(ok.status).toBe(303);
+    expect((await retried(id))[0]!.detail).toMatchObject({ duplicateRiskAccepted: true, 'before.status': 'unknown' });
+  });
+
+  it('When a merchant-scoped operator retries another merchant’s delivery by URL, then it is 403, audited, and nothing moves; a viewer and a missing CSRF token are refused too', async () => {
+    const id = await delivery(s.cardUser, 'card', 'failed', { errcode: 43004 });
+    await powerOp.get('/admin/deliveries');
+    expect((await powerOp.post(`/admin/notices/deliveries/${id}/retry`)).status).toBe(403);
+    expect((await powerOp.get(`/admin/notices/deliveries/${id}/retry`)).status).toBe(403);
+    expect((await powerOp.get('/admin/deliveries?tab=notices')).text).not.toContain(id);
+    const denied = await app.deps.db.query(`SELECT 1 FROM audit_log WHERE action = 'admin.access_denied' AND actor = $1 AND detail->>'path' = $2`, [`admin:${powerOpAdmin.id}`, `/admin/notices/deliveries/${id}/retry`]);
+    expect(denied.rowCount).toBeGreaterThanOrEqual(2);
+    const viewer = await signIn(app, await makeAdmin(app, { role: 'viewer' }));
+    await viewer.get('/admin/deliveries');
+    expect((await viewer.post(`/admin/notices/deliveries/${id}/retry`)).status).toBe(403);
+    expect((await root.request('POST', `/admin/notices/deliveries/${id}/retry`, {})).status).toBe(403);
+    expect(await statusOf(id)).toBe('failed');
+    expect(await retried(id)).toHaveLength(0);
+  });
+
+  it('When deliveries are filtered by status, errcode, merchant and date, then only matching rows are listed; a malformed filter is a 400', async () => {
+    const old = new Date(app.clock.now - 20 * 86_400_000);
+    const a = await delivery(s.powerUser, 'power', 'failed', { errcode: 45047 });
+    const b = await delivery(s.powerUser, 'power', 'failed', { errcode: 40003, at: old });
+    const c = await delivery(s.cardUser, 'card', 'failed', { errcode: 45047 });
+    const page = async (qs: string) => (await root.get(`/admin/deliveries?tab=notices&${qs}`)).text;
+    const byCode = await page('errcode=45047');
+    expect(byCode).toContain(a);
+    expect(byCode).toContain(c);
+    expect(byCode).not.toContain(b);
+    const byMerchant = await page('errcode=45047&merchant=card');
+    expect(byMerchant).toContain(c);
+    expect(byMerchant).not.toContain(a);
+    const day = (d: Date) => d.toISOString().slice(0, 10);
+    const byDate = await page(`status=failed&from=${day(old)}&to=${day(old)}`);
+    expect(byDate).toContain(b);
+    expect(byDate).not.toContain(a);
+    expect((await root.get('/admin/deliveries?errcode=%3Cscript%3E')).status).toBe(400);
+    expect((await root.get('/admin/deliveries?from=2026-13-45')).status).toBe(400);
+  });
+
+  it('When a user logs in, writes, is linked and gets a notice, then the timeline shows all of it in time order, messages as metadata only, and pages without loss', async () => {
+    const sandbox = app.deps.wechat.sandbox!;
+    const user = sandbox.createUser({ followsApps: [DEMO_ACCOUNT.appId] });
+    const openid = sandbox.openid(DEMO_ACCOUNT.appId, user.userId);
+    const linking = linkingOf(app).service;
+    const identity = await linking.upsertFromLogin({ appId: DEMO_ACCOUNT.appId, openid, profile: { nickname: 'timeline user', avatarUrl: '' } });
+    const linked = await linking.link({ merchantId: 'card', identityId: identity.id, account: { id: 'C-TL-1', display: '**** TL1' }, proof: 'verify-api', actor: `user:${identity.id}`, source: 'web' });
+    if (!linked.ok) throw new Error(linked.reason);
+    await sandbox.act(DEMO_ACCOUNT.appId, user.userId, { type: 'text', content: '我的余额 secret-words-42' });
+    await (app.deps.features.find((f) => f.name === 'inbox') as InboxFeature).idle();
+    await app.deps.db.query(
+      `INSERT INTO refresh_token_families (id, client_id, merchant_id, identity_id, binding_id, scope, auth_time, amr, expires_at, created_at)
+       VALUES (gen_random_uuid(), 'card-h5', 'card', $1, $2, 'openid', now(), '{verify-api}', now() + interval '1 day', $3)`,
+      [identity.id, linked.binding.id, new Date(app.clock.now)],
+    );
+    app.clock.advance(1_000);
+    await delivery({ identityId: identity.id, openid, bindingId: linked.binding.id }, 'card', 'failed', { errcode: 43004 });
+    const text = (await root.get(`/admin/identities/${identity.id}`)).text;
+    const timeline = text.slice(text.indexOf('id="timeline"'));
+    for (const want of ['Sent a text message', 'intent: balance', 'Signed in to a merchant app', 'client card-h5', 'Linked an account', 'Notice failed', 'errcode 43004', 'First seen'])
+      expect(timeline, want).toContain(want);
+    expect(text).not.toContain('secret-words-42');
+    // Newest first: the notice (made last) before the link, the link before "first seen".
+    expect(timeline.indexOf('Notice failed')).toBeLessThan(timeline.indexOf('Linked an account'));
+    expect(timeline.indexOf('Linked an account')).toBeLessThan(timeline.indexOf('First seen'));
+    // Another merchant's operator sees nothing of it.
+    expect((await powerOp.get(`/admin/identities/${identity.id}`)).status).toBe(403);
+
+    // 70 more messages: two pages, every event once, newest first.
+    const record = createActivityRecorder({ db: app.deps.db, now: () => app.clock.now });
+    const t0 = app.clock.now - 3600_000;
+    for (let i = 0; i < 70; i++) await record({ appId: DEMO_ACCOUNT.appId, openid, kind: 'event.CLICK', intent: `menu-${i}`, merchantId: 'card', at: new Date(t0 + Math.floor(i / 3) * 1000) });
+    const first = await root.get(`/admin/identities/${identity.id}`);
+    const older = /id="timeline-older" href="([^"]+)"/.exec(first.text)![1]!.replace(/&amp;/g, '&');
+    const second = await root.get(older);
+    const intents = (html: string) => [...html.matchAll(/intent: (menu-\d+)/g)].map((m) => m[1]!);
+    const all = [...intents(first.text), ...intents(second.text)];
+    expect(new Set(all).size).toBe(70);
+    expect(all).toHaveLength(70);
+    const order = all.map((x) => Math.floor(Number(x.slice(5)) / 3));
+    expect(order).toEqual([...order].sort((a, b) => b - a));
+    expect(intents(first.text).length).toBeLessThan(50);
+    expect((await root.get(`/admin/identities/${identity.id}?before=yesterday`)).status).toBe(400);
+  });
+
+  it('When tokens were fetched and notices sent today, then the dashboard shows the counts and quota use per official account, and a scoped viewer of a shared account does not see them', async () => {
+    const today = quotaDay(app.clock.now);
+    const key = (api: string) => keyspace.wechat.callCounter(DEMO_ACCOUNT.appId, api, today);
+    await app.deps.kv.incr(key('template'), 60_000, 25_000);
+    await app.deps.kv.incr(key('token'), 60_000, 3);
+    const tokens = Number(await app.deps.kv.get(key('token')));
+    const templates = Number(await app.deps.kv.get(key('template')));
+    const dash = await root.get('/admin');
+    const quota = dash.text.slice(dash.text.indexOf('id="quota"'));
+    expect(quota).toContain(`<span class="mono">${tokens}</span> <span class="muted small">of 500,000`);
+    expect(quota).toContain(`<span class="mono">${templates}</span> <span class="muted small">of 100,000 · ${Math.round((templates / 100_000) * 1000) / 10}%`);
+    expect(dash.text).toContain('Access-token fetches per quota day');
+    expect(dash.text).toMatch(/Sign-ins to merchant apps · [1-9]/);
+    // The demo account serves both merchants: its counts would tell one about the other.
+    const scoped = await powerOp.get('/admin');
+    expect(scoped.status).toBe(200);
+    expect(scoped.text).toContain('shares its official account');
+    expect(scoped.text).not.toContain('Access-token fetches per quota day');
   });
 });

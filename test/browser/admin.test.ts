@@ -3,13 +3,16 @@
  * desktop, with screenshots saved to test-artifacts/admin-*.png. One browser for the file.
  * Covers: sign-in with TOTP enrolment, lockout, CSRF refusal, a merchant-scoped operator
  * opening another merchant's binding by URL (403), an unlink that makes the binding's
- * tokens inactive, a CSV import with bad rows, and an edited audit row found by the chain
- * check. No page may break the CSP (no inline script or style).
+ * tokens inactive, a CSV import with bad rows, an edited audit row found by the chain
+ * check, and notice retry / webhook replay (with the duplicate-risk confirmation of an
+ * `unknown` delivery and a 403 on another merchant's). No page may break the CSP (no
+ * inline script or style).
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../../src/admin/totp.ts';
 import { hasChromium, launchBrowser, newPage, screenshot } from '../helpers/browser.ts';
+import { DEMO_ACCOUNT } from '../../src/config/demo.ts';
 import { introspect, makeAdmin, nextCode, seed, startAdminApp, tokenFor, type AdminTestApp, type Seeded, type TestAdmin, START_TIMEOUT } from '../admin/helpers.ts';
 
 const DESKTOP = { width: 1280, height: 860 };
@@ -188,6 +191,75 @@ describe.skipIf(!hasChromium)('admin UI in a browser', { timeout: 150_000 }, () 
     await page.click('#verify-chain');
     expect(await page.locator('#verify-result').textContent()).toContain(`row #${victim}`);
     await shoot(page, 'audit-broken');
+    await page.context().close();
+  });
+
+  /** A notice delivery as the dispatcher leaves it in `status`. */
+  async function noticeDelivery(user: Seeded['powerUser'], merchantId: string, status: 'failed' | 'unknown'): Promise<string> {
+    const r = await app.deps.db.query<{ id: string }>(
+      `WITH n AS (INSERT INTO notices (merchant_id, client_id, idempotency_key, request_hash, recipient, template, channel)
+                  VALUES ($1, 'test', gen_random_uuid()::text, 'h', '{}', 'bill_due', 'template') RETURNING id)
+       INSERT INTO notice_deliveries (notice_id, merchant_id, identity_id, binding_id, account_id, app_id, openid, status, channel, attempts, errcode, next_attempt_at)
+       SELECT n.id, $1, $2, $3, 'acct', $4, $5, $6, $7, 3, $8, now() FROM n RETURNING id`,
+      [merchantId, user.identityId, user.bindingId, DEMO_ACCOUNT.appId, user.openid, status, status === 'unknown' ? 'customer-service' : 'template', status === 'failed' ? 43004 : null],
+    );
+    return r.rows[0]!.id;
+  }
+  const retriedBy = async (id: string) =>
+    (await app.deps.db.query<{ actor: string }>(`SELECT actor FROM audit_log WHERE action = 'deliveries.retried' AND (detail->>'noticeDelivery' = $1 OR detail->>'webhookEvent' = $1)`, [id])).rows.map((r) => r.actor);
+
+  it('When an operator retries a failed notice, confirms the retry of an unknown one and replays a webhook, then each goes back to its queue and is audited; another merchant’s delivery by URL is 403', async () => {
+    const op = await makeAdmin(app, { role: 'operator', merchantId: 'power' });
+    const failed = await noticeDelivery(s.powerUser, 'power', 'failed');
+    const unknown = await noticeDelivery(s.powerUser, 'power', 'unknown');
+    const others = await noticeDelivery(s.cardUser, 'card', 'failed');
+    const event = (await app.deps.db.query<{ id: string }>(`SELECT id FROM webhook_events WHERE merchant_id = 'power' AND data->>'bindingId' = $1`, [s.powerUser.bindingId])).rows[0]!.id;
+    await app.deps.db.query(`UPDATE webhook_events SET status = 'abandoned', last_status = 500, abandoned_at = now() WHERE id = $1`, [event]);
+    const page = await open('mobile');
+    await signIn(page, op);
+
+    await page.goto(`${app.baseUrl}/admin/deliveries?tab=notices&status=failed`);
+    await shoot(page, 'deliveries-failed');
+    await page.click(`#delivery-${failed} button`);
+    await page.waitForURL(/done=/);
+    expect(await page.locator('.flash-ok').textContent()).toContain('Queued for another attempt');
+    expect(await retriedBy(failed)).toEqual([`admin:${op.id}`]);
+
+    await page.goto(`${app.baseUrl}/admin/deliveries?tab=notices&status=unknown`);
+    await page.click(`#delivery-${unknown} .actions a`);
+    await page.waitForURL(/\/retry$/);
+    expect(await page.locator('#duplicate-warning').textContent()).toContain('may already have delivered');
+    await shoot(page, 'delivery-retry-unknown');
+    // The browser itself will not send the form unconfirmed (required checkbox)...
+    await page.click('#retry-form button[type=submit]');
+    expect(page.url()).toMatch(/\/retry$/);
+    expect(await retriedBy(unknown)).toEqual([]);
+    // ...and once confirmed, the retry goes through.
+    await page.check('#confirm');
+    await page.click('#retry-form button[type=submit]');
+    await page.waitForURL(/done=/);
+    expect(await retriedBy(unknown)).toEqual([`admin:${op.id}`]);
+
+    await page.goto(`${app.baseUrl}/admin/deliveries?tab=webhooks&status=abandoned`);
+    await shoot(page, 'webhooks-abandoned');
+    await page.click(`#event-${event} button`);
+    await page.waitForURL(/done=/);
+    expect(await page.locator('.flash-ok').textContent()).toContain('Queued again');
+    expect(await retriedBy(event)).toEqual([`admin:${op.id}`]);
+    expect((await app.deps.db.query('SELECT replays FROM webhook_events WHERE id = $1', [event])).rows[0]).toEqual({ replays: 1 });
+
+    const res = await page.goto(`${app.baseUrl}/admin/notices/deliveries/${others}/retry`);
+    expect(res!.status()).toBe(403);
+    await shoot(page, 'delivery-forbidden');
+    expect((await app.deps.db.query('SELECT status FROM notice_deliveries WHERE id = $1', [others])).rows[0]).toEqual({ status: 'failed' });
+    // The user's timeline shows the notices and the retries beside the link.
+    await page.goto(`${app.baseUrl}/admin/identities/${s.powerUser.identityId}`);
+    const timeline = await page.locator('#timeline').textContent();
+    expect(timeline).toContain('An admin retried a notice');
+    expect(timeline).toContain('Linked an account');
+    expect(timeline).toMatch(/Notice (queued|sending|sent|delivered|failed)/);
+    await shoot(page, 'identity-timeline');
+    expect(cspErrors).toEqual([]);
     await page.context().close();
   });
 

@@ -1,0 +1,53 @@
+/**
+ * The identity activity log (migration 650): the inbox reports each accepted push as
+ * metadata (kind, time, intent), and the identity timeline reads it. Written after WeChat
+ * was answered; rows older than `KEEP_MS` are pruned by the writer, at most once an hour.
+ */
+import { z } from 'zod';
+import type { Activity, OnActivity } from '../inbox/activity.ts';
+import type { Db, Queryable } from '../store/db.ts';
+import { date } from './rows.ts';
+
+const KEEP_MS = 90 * 86_400_000;
+const PRUNE_EVERY_MS = 3600_000;
+
+export function createActivityRecorder(deps: { db: Db; now: () => number }): OnActivity {
+  let prunedAt = 0;
+  return async (a: Activity) => {
+    await deps.db.query('INSERT INTO identity_activity (app_id, openid, kind, intent, merchant_id, at) VALUES ($1, $2, $3, $4, $5, $6)', [
+      a.appId,
+      a.openid,
+      a.kind,
+      a.intent,
+      a.merchantId,
+      a.at,
+    ]);
+    const t = deps.now();
+    if (t - prunedAt >= PRUNE_EVERY_MS) {
+      prunedAt = t;
+      await deps.db.query('DELETE FROM identity_activity WHERE at < $1', [new Date(t - KEEP_MS)]);
+    }
+  };
+}
+
+const activityRow = z.object({ kind: z.string(), intent: z.string().nullable(), merchant_id: z.string().nullable(), at: date });
+export type ActivityRow = z.infer<typeof activityRow>;
+
+/**
+ * One identity's activity, newest first, before `before`. `merchantId` set (a scoped
+ * viewer): only pushes routed to that merchant, plus those of no merchant when the official
+ * account is that merchant's alone (`accountIsOwn`).
+ */
+export async function activityOf(
+  q: Queryable,
+  p: { appId: string; openid: string; merchantId: string | null; accountIsOwn: boolean; before: Date; limit: number },
+): Promise<ActivityRow[]> {
+  const params: unknown[] = [p.appId, p.openid, p.before, p.limit];
+  const scope = p.merchantId === null ? 'TRUE' : `(merchant_id = $${params.push(p.merchantId)}${p.accountIsOwn ? ' OR merchant_id IS NULL' : ''})`;
+  const r = await q.query(
+    `SELECT kind, intent, merchant_id, at FROM identity_activity
+      WHERE app_id = $1 AND openid = $2 AND at < $3 AND ${scope} ORDER BY at DESC LIMIT $4`,
+    params,
+  );
+  return r.rows.map((row) => activityRow.parse(row));
+}
