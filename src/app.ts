@@ -1,12 +1,15 @@
 /**
  * createApp(deps): the middleware order and every feature's routes; no listen().
  * Order matters: request context first (id, logger), then the error handler (so it
- * sees every error with a logger), security headers, static files, mounted apps, routes.
+ * sees every error with a logger), security headers, static files, mounted apps, the
+ * precomputed documents (JWKS, discovery, /healthz), then the routers behind one dispatch step.
  */
 import Koa from 'koa';
 import type { Deps } from './deps.ts';
+import { dispatchRouters } from './http/dispatch.ts';
 import { errorHandler } from './http/error-handler.ts';
 import { mountApp } from './http/mount.ts';
+import { servePrecomputed } from './http/precomputed.ts';
 import { requestContext } from './http/request-context.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { serveStatic } from './http/static.ts';
@@ -26,12 +29,10 @@ export function createApp(deps: Deps, opts: AppOptions = {}): Koa {
   app.use(serveStatic());
   if (deps.config.role !== 'worker') for (const m of deps.mounts) app.use(mountApp(m.prefix, m.app));
   const ops = opsRoutes({ db: deps.db, kv: deps.kv, metrics: deps.metrics, isDraining: opts.isDraining });
-  app.use(ops.routes());
   // A worker node serves only the ops endpoints; its job is the background loops.
-  if (deps.config.role !== 'worker') {
-    for (const f of deps.features) {
-      if (f.routes) app.use(f.routes.routes()).use(f.routes.allowedMethods());
-    }
-  }
+  const featureRouters = deps.config.role === 'worker' ? [] : deps.features.flatMap((f) => (f.routes ? [f.routes] : []));
+  const routers = [ops, ...featureRouters];
+  app.use(servePrecomputed(routers));
+  app.use(dispatchRouters(routers, { allowedMethods: featureRouters.length > 0 }));
   return app;
 }

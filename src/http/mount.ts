@@ -4,12 +4,12 @@
  * Headers the outer app already set (security headers, request id) stay on it.
  */
 import type Koa from 'koa';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 
 export function mountApp(prefix: string, app: Koa): Middleware {
   const handle = app.callback();
-  return async (ctx, next) => {
-    if (ctx.path !== prefix && !ctx.path.startsWith(prefix + '/')) return next();
+  const under = prefix + '/';
+  const forward = async (ctx: Context): Promise<void> => {
     const rest = ctx.url.slice(prefix.length) || '/';
     ctx.req.url = rest.startsWith('/') ? rest : '/' + rest;
     ctx.respond = false;
@@ -19,5 +19,10 @@ export function mountApp(prefix: string, app: Koa): Middleware {
       void handle(ctx.req, ctx.res);
     });
     ctx.status = ctx.res.statusCode;
+  };
+  // Not async: every request passes here, and most hand on at once.
+  return (ctx, next) => {
+    const path = ctx.path;
+    return path === prefix || path.startsWith(under) ? forward(ctx) : next();
   };
 }

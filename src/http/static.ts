@@ -21,7 +21,8 @@ const TYPES: Record<string, string> = {
 export function serveStatic(opts: { prefix?: string; dir?: string; maxAgeSeconds?: number } = {}): Middleware {
   const prefix = opts.prefix ?? '/static/';
   const root = opts.dir ?? PUBLIC_DIR;
-  return async (ctx, next) => {
+  // Not async: the common case (not a static path) hands on without an extra promise.
+  return (ctx, next) => {
     if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || !ctx.path.startsWith(prefix)) return next();
     const rel = normalize(decodeURIComponent(ctx.path.slice(prefix.length)));
     if (rel.startsWith('..') || rel.includes('\0')) return next();
@@ -40,5 +41,6 @@ export function serveStatic(opts: { prefix?: string; dir?: string; maxAgeSeconds
     ctx.length = size;
     ctx.set('Cache-Control', `public, max-age=${opts.maxAgeSeconds ?? 3600}`);
     ctx.body = createReadStream(file);
+    return Promise.resolve();
   };
 }

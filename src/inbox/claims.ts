@@ -71,23 +71,24 @@ export function createClaimStore(o: { kv: Kv; db: Db; now: () => number; log: Lo
     return r.s === 'p' ? { kind: 'pending', startedAt: r.t, source: 'kv' } : { kind: 'done', reply: r.r };
   }
 
-  function owner(appId: string, key: string, sinks: Source[]): ClaimOwner {
-    const dKey = digest(key);
+  /** `kvKey`: the claim's Kv key when the caller already derived it (one SHA-256 per push, not three). */
+  function owner(appId: string, key: string, sinks: Source[], kvKey?: string): ClaimOwner {
+    const kk = () => (kvKey ??= kKey(appId, key));
     return {
       kind: 'owner',
       async complete(reply) {
         const writes: Promise<unknown>[] = [];
-        if (sinks.includes('kv')) writes.push(kv.set(kKey(appId, key), JSON.stringify({ s: 'd', r: reply }), ttlMs).catch(kvDown));
+        if (sinks.includes('kv')) writes.push(kv.set(kk(), JSON.stringify({ s: 'd', r: reply }), ttlMs).catch(kvDown));
         if (sinks.includes('db'))
           writes.push(
-            db.query(`UPDATE inbox_claims SET state = 'done', reply = $3 WHERE app_id = $1 AND dedupe_key = $2`, [appId, dKey, JSON.stringify(reply)]),
+            db.query(`UPDATE inbox_claims SET state = 'done', reply = $3 WHERE app_id = $1 AND dedupe_key = $2`, [appId, digest(key), JSON.stringify(reply)]),
           );
         await Promise.all(writes);
       },
       async release() {
         const writes: Promise<unknown>[] = [];
-        if (sinks.includes('kv')) writes.push(kv.del(kKey(appId, key)).catch(kvDown));
-        if (sinks.includes('db')) writes.push(db.query(`DELETE FROM inbox_claims WHERE app_id = $1 AND dedupe_key = $2`, [appId, dKey]));
+        if (sinks.includes('kv')) writes.push(kv.del(kk()).catch(kvDown));
+        if (sinks.includes('db')) writes.push(db.query(`DELETE FROM inbox_claims WHERE app_id = $1 AND dedupe_key = $2`, [appId, digest(key)]));
         await Promise.allSettled(writes);
       },
     };
@@ -111,17 +112,18 @@ export function createClaimStore(o: { kv: Kv; db: Db; now: () => number; log: Lo
 
   async function claim(appId: string, key: string, attempt = 0): Promise<ClaimResult> {
     const t = now();
+    const kvKey = kKey(appId, key);
     try {
-      if (await kv.setIfAbsent(kKey(appId, key), JSON.stringify({ s: 'p', t }), ttlMs)) {
-        if (!degraded()) return owner(appId, key, ['kv']);
+      if (await kv.setIfAbsent(kvKey, JSON.stringify({ s: 'p', t }), ttlMs)) {
+        if (!degraded()) return owner(appId, key, ['kv'], kvKey);
         // Just after an outage a retry may follow a push claimed in Postgres: ask there too.
         const fromDb = await dbClaim(appId, key, t).catch(() => null);
-        if (fromDb === null) return owner(appId, key, ['kv']);
-        if (fromDb.kind === 'owner') return owner(appId, key, ['kv', 'db']);
-        await kv.del(kKey(appId, key));
+        if (fromDb === null) return owner(appId, key, ['kv'], kvKey);
+        if (fromDb.kind === 'owner') return owner(appId, key, ['kv', 'db'], kvKey);
+        await kv.del(kvKey);
         return fromDb;
       }
-      const raw = await kv.get(kKey(appId, key));
+      const raw = await kv.get(kvKey);
       if (raw !== null) return parseKv(raw);
       // Expired between SET NX and GET: claim again (once is enough; TTLs are minutes).
       return attempt === 0 ? claim(appId, key, 1) : { kind: 'done', reply: null };

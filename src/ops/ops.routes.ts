@@ -7,6 +7,9 @@ import Router from '@koa/router';
 import type { Db } from '../store/db.ts';
 import type { Kv } from '../store/kv.ts';
 import type { Metrics } from '../http/metrics.ts';
+import { precomputed } from '../http/precomputed.ts';
+
+const HEALTHY = Buffer.from(JSON.stringify({ status: 'ok' }));
 
 export interface OpsDeps {
   db: Db;
@@ -37,9 +40,14 @@ async function check(fn: () => Promise<void>, timeoutMs: number): Promise<'ok' |
 export function opsRoutes(deps: OpsDeps): Router {
   const router = new Router();
   const timeout = deps.readyTimeoutMs ?? 500;
-  router.get('/healthz', (ctx) => {
-    ctx.body = { status: 'ok' };
-  });
+  // Liveness is polled hard by balancers: a fixed body, served ahead of the routers.
+  router.get(
+    '/healthz',
+    precomputed((ctx) => {
+      ctx.res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      ctx.body = HEALTHY;
+    }),
+  );
   router.get('/readyz', async (ctx) => {
     const [db, kv] = await Promise.all([check(() => deps.db.ping(), timeout), check(() => deps.kv.ping(), timeout)]);
     const draining = deps.isDraining?.() ?? false;
