@@ -21,9 +21,12 @@ import { createInboxFeature } from './inbox/index.ts';
 import { createNoticesFeature } from './notices/index.ts';
 import { createWebhooksFeature } from './webhooks/index.ts';
 import { createAdminFeature } from './admin/admin.routes.ts';
+import { createActivityRecorder } from './admin/activity.queries.ts';
 import type { WebhooksFeature } from './webhooks/index.ts';
 import { createViews, type Views } from './http/views.ts';
 import { createSecretBox, type SecretBox } from './security/secret-box.ts';
+import { createLiveConfig, type ConfigItems } from './config/overlay.ts';
+import { createConfigSync } from './config/overlay.sync.ts';
 import { openDb, openKv, type Db, type Kv } from './store/index.ts';
 import { migrate } from './store/migrate.ts';
 
@@ -39,6 +42,12 @@ export interface CoreDeps {
   readonly csrf: Csrf;
   readonly now: () => number;
   readonly fetch: typeof fetch;
+  /**
+   * [admin] `config.merchants` / `config.officialAccounts` change in place when an admin edits
+   * them in the UI (on every instance within seconds): read them at request time, or rebuild
+   * what you derived from them here.
+   */
+  readonly onConfigChange: (listener: (items: ConfigItems) => void) => void;
 }
 
 export interface Deps extends CoreDeps {
@@ -60,6 +69,8 @@ export interface DepsOverrides {
   /** Embedded database in memory instead of DATA_DIR (tests). */
   inMemoryDb?: boolean;
   skipMigrations?: boolean;
+  /** [admin] How often this instance looks for config changes made in the admin UI (default 2 s). */
+  configPollMs?: number;
 }
 
 export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Promise<Deps> {
@@ -83,8 +94,19 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
 
   const secrets = createSecretBox(config.secretKey);
   const cookies = createCookiePolicy(config.publicUrl);
+  // [admin] The file + merchants and official accounts made in the admin UI, applied before
+  // any feature reads them, then kept in step with the other instances.
+  const live = createLiveConfig(config);
+  const configSync = createConfigSync({ db, secrets, log, live, intervalMs: o.configPollMs });
+  const problems = await configSync.reload().catch(async (err: unknown) => {
+    await Promise.allSettled(closers.map((c) => c()));
+    throw err;
+  });
+  if (problems.length) log.error({ count: problems.length }, 'starting with the config file only: the admin UI overlay does not validate');
+  configSync.start();
+  closers.push(() => configSync.stop());
   const core: CoreDeps = {
-    config,
+    config: live.config,
     log,
     db,
     kv,
@@ -95,6 +117,7 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
     csrf: createCsrf({ key: secrets.deriveKey('csrf'), cookies, publicUrl: config.publicUrl }),
     now: o.now ?? Date.now,
     fetch: o.fetch ?? globalThis.fetch,
+    onConfigChange: (l) => live.onChange(l),
   };
 
   const features: Feature[] = [];
@@ -144,6 +167,8 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
     requireScope: (scope) => oauth.merchantAuth.require(scope),
     // [notices] TEMPLATESENDJOBFINISH → delivery status (issue 7); `notices` is built just below.
     onTemplateJobFinished: (p) => notices.service.onTemplateJobFinished(p),
+    // [admin] messages as metadata (kind, time, intent) for the identity timeline (issue 8).
+    onActivity: createActivityRecorder(core),
   });
   features.push(inbox);
   // [/inbox]
@@ -154,7 +179,7 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
   // [admin] the admin UI (issue 8); its actions go through the owning features' services
   const banner: string[] = [];
   const webhooksFeature = features.find((f): f is WebhooksFeature => f.name === 'webhooks');
-  const admin = createAdminFeature(core, { linking: linking.service, keys: oauth.keys, webhooks: webhooksFeature?.service });
+  const admin = createAdminFeature(core, { linking: linking.service, keys: oauth.keys, webhooks: webhooksFeature?.service, notices: notices.service }, { sso: config.admin.sso, configSync });
   features.push(admin);
   if (config.mode === 'demo' && config.role !== 'worker') banner.push(...(await admin.demoBanner()));
   // [/admin]

@@ -46,7 +46,13 @@ export function accountRoutes(r: Router, web: AdminWeb): void {
   });
 
   const showReauth = (ctx: Context, error = '', status = 200) =>
-    renderAdmin(ctx, web, 'reauth', { title: 'Confirm it is you', error, next: safeNext(ctx.query.next ?? '') }, status);
+    renderAdmin(ctx, web, 'reauth', {
+      title: 'Confirm it is you',
+      error,
+      next: safeNext(ctx.query.next ?? ''),
+      // [sso] An SSO session has no local password: it confirms at the company's provider.
+      ssoReauth: ctx.state.admin?.session.method === 'sso' && web.ssoLabel ? { label: web.ssoLabel } : null,
+    }, status);
 
   r.get('/reauth', auth(web, 'view'), (ctx) => showReauth(ctx));
 

@@ -20,6 +20,9 @@ import { importRoutes } from './import.routes.ts';
 import { keysRoutes } from './keys.routes.ts';
 import { loginRoutes } from './login.routes.ts';
 import { merchantsRoutes } from './merchants.routes.ts';
+import type { ConfigSync } from '../config/overlay.sync.ts';
+import { configOverlayRoutes, createConfigPages } from './config-overlay.routes.ts';
+import { createConfigOverlayService } from './config-overlay.service.ts';
 import { createOidcConnector } from '../linking/oidc.connector.ts';
 import { createAdminServices, type AdminServiceDeps } from './services.ts';
 import { ssoRoutes } from './sso.routes.ts';
@@ -37,11 +40,11 @@ export const DEMO_ADMIN_EMAIL = 'admin@demo.local';
 export function createAdminFeature(
   core: AdminServiceDeps & { views: Views; csrf: Csrf; cookies: CookiePolicy; fetch: typeof fetch },
   ports: AdminPorts,
-  opts: { policy?: AdminPolicy; sso?: AdminSsoConfig } = {},
+  opts: { policy?: AdminPolicy; sso?: AdminSsoConfig; configSync: ConfigSync },
 ): AdminFeature {
   const services = createAdminServices(core, opts.policy);
   const sso = opts.sso
-    ? createSsoService({ sso: opts.sso, redirectUri: `${core.config.publicUrl}/admin/sso/callback`, connector: createOidcConnector({ fetch: core.fetch }), kv: core.kv, db: core.db, now: core.now, sessions: services.sessions, audit: services.audit })
+    ? createSsoService({ sso: opts.sso, redirectUri: `${core.config.publicUrl}/admin/sso/callback`, connector: createOidcConnector({ fetch: core.fetch }), kv: core.kv, db: core.db, now: core.now, sessions: services.sessions, audit: services.audit, merchantExists: (id) => core.config.merchants.some((m) => m.id === id) })
     : undefined;
   const web: AdminWeb = { ...core, ...services, ports, nav: adminNav, ssoLabel: sso?.label };
   const router = new Router({ prefix: '/admin' });
@@ -56,7 +59,13 @@ export function createAdminFeature(
   auditRoutes(router, web);
   keysRoutes(router, web);
   deliveriesRoutes(router, web);
-  merchantsRoutes(router, web);
+  // Merchants and official accounts made or edited here: the config overlay (config/overlay.ts).
+  const configPages = createConfigPages(
+    createConfigOverlayService({ db: core.db, secrets: core.secrets, now: core.now, audit: services.audit, live: opts.configSync.live, sync: opts.configSync, allowHttp: core.config.mode === 'demo' }),
+    opts.configSync,
+  );
+  merchantsRoutes(router, web, configPages);
+  configOverlayRoutes(router, web, configPages);
   clientsRoutes(router, web);
   adminsRoutes(router, web);
 

@@ -27,6 +27,7 @@ export type Permission =
   | 'bindings.write' // link, unlink, import
   | 'deliveries.retry' // notices and webhooks: retry, replay
   | 'merchants.write' // a merchant's config and clients
+  | 'merchants.create' // new merchants: a scoped account cannot make one
   | 'accounts.write' // official accounts (shared by merchants)
   | 'keys.manage' // signing keys are global
   | 'admins.manage'
@@ -41,6 +42,7 @@ const rules: Record<Permission, { role: Role; global: boolean }> = {
   'bindings.write': { role: 'operator', global: false },
   'deliveries.retry': { role: 'operator', global: false },
   'merchants.write': { role: 'admin', global: false },
+  'merchants.create': { role: 'admin', global: true },
   // Objects every merchant shares: a scoped account must not change (or even judge) them.
   'accounts.write': { role: 'admin', global: true },
   'keys.manage': { role: 'admin', global: true },

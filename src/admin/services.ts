@@ -36,8 +36,8 @@ export function createAdminServices(d: AdminServiceDeps, policy: AdminPolicy = d
   const audit = createAdminAudit({ db: d.db, now: d.now });
   const sessions = createSessionsService({ db: d.db, now: d.now, policy });
   const signin = createSignInService({ db: d.db, kv: d.kv, log: d.log, now: d.now, secrets: d.secrets, policy, sessions, audit, issuer: `wxbridge ${new URL(d.config.publicUrl).host}` });
-  const merchantIds = new Set(d.config.merchants.map((m) => m.id));
-  const accounts = createAccountsService({ db: d.db, now: d.now, audit, sessions, merchantExists: (id) => merchantIds.has(id) });
+  // Read at call time: merchants made in the admin UI appear in config.merchants while running.
+  const accounts = createAccountsService({ db: d.db, now: d.now, audit, sessions, merchantExists: (id) => d.config.merchants.some((m) => m.id === id) });
   const clients = createClientsService({ db: d.db, now: d.now, audit, merchants: d.config.merchants });
   return { policy, audit, sessions, signin, accounts, clients };
 }

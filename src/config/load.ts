@@ -10,7 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { demoFileConfig } from './demo.ts';
 import { decodeSecretKey, envSchema, readEnv, type Env } from './env.ts';
-import { fileConfigSchema, type FileConfig, type MerchantConfig, type OfficialAccountConfig } from './schema.ts';
+import { fileConfigSchema, type AdminSsoConfig, type FileConfig, type MerchantConfig, type OfficialAccountConfig } from './schema.ts';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -36,6 +36,8 @@ export interface AppConfig {
   readonly sandbox: { readonly enabled: boolean; readonly port: number };
   readonly officialAccounts: readonly OfficialAccountConfig[];
   readonly merchants: readonly MerchantConfig[];
+  /** [admin] Single sign-on for the admin UI, when the file configures it. */
+  readonly admin: { readonly sso?: AdminSsoConfig };
 }
 
 export interface LoadOptions {
@@ -95,6 +97,7 @@ export function loadConfig(opts: LoadOptions = {}): AppConfig {
     sandbox: { enabled: sandboxOn, port: env.SANDBOX_PORT },
     officialAccounts: file.officialAccounts,
     merchants: file.merchants,
+    admin: { ...(file.admin?.sso ? { sso: file.admin.sso } : {}) },
   } satisfies AppConfig);
 }
 
@@ -194,7 +197,7 @@ function demoSecretKey(dataDir: string, allowGenerate: boolean): Buffer {
   return key;
 }
 
-function deepFreeze<T>(o: T): T {
+export function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Buffer.isBuffer(o)) {
     for (const v of Object.values(o)) deepFreeze(v);
     Object.freeze(o);

@@ -134,10 +134,38 @@ export const merchantSchema = z
   })
   .strict();
 
+/**
+ * Admin single sign-on through the company's OpenID Provider (issue 8). Who gets which
+ * role is decided here, never by default: a `roleClaim` value listed in `roles`, else
+ * `defaultRole` (viewer or operator only, never admin), else the sign-in is refused.
+ * Without `roleClaim` and `defaultRole`, only emails an admin added as accounts get in.
+ */
+export const adminSsoSchema = z
+  .object({
+    issuer: url,
+    clientId: z.string().min(1),
+    clientSecret: z.string().min(1),
+    /** Shown on the sign-in button. */
+    label: z.string().min(1).max(40).optional(),
+    scope: z.string().default('openid email'),
+    /** The ID-token claim that names the admin (matched to the account's email). */
+    accountClaim: z.string().min(1).default('email'),
+    /** When set, the email's domain must be one of these. */
+    allowedDomains: z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/, 'must be a lowercase domain name')).default([]),
+    /** An ID-token claim (string or array of strings) whose values map to roles through `roles`. */
+    roleClaim: z.string().min(1).optional(),
+    roles: z.record(z.string(), z.enum(['viewer', 'operator', 'admin'])).default({}),
+    defaultRole: z.enum(['viewer', 'operator']).optional(),
+    /** An ID-token claim naming the one merchant the admin is scoped to (absent: every merchant). */
+    merchantClaim: z.string().min(1).optional(),
+  })
+  .strict();
+
 export const fileConfigSchema = z
   .object({
     officialAccounts: z.array(officialAccountSchema).min(1),
     merchants: z.array(merchantSchema).min(1),
+    admin: z.object({ sso: adminSsoSchema.optional() }).strict().optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -177,3 +205,4 @@ export type OfficialAccountConfig = z.infer<typeof officialAccountSchema>;
 export type MerchantConfig = z.infer<typeof merchantSchema>;
 export type ClientConfig = z.infer<typeof clientSchema>;
 export type LinkingMethodConfig = z.infer<typeof linkingMethodSchema>;
+export type AdminSsoConfig = z.infer<typeof adminSsoSchema>;

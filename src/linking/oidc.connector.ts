@@ -25,10 +25,12 @@ export interface OidcStart {
   verifier: string;
 }
 
-export type OidcFinish = { ok: true; accountId: string; display: string | null } | { ok: false; reason: 'cancelled' | 'invalid' | 'no_account' };
+/** `claims`: the verified ID token's claims, for callers that map more than the account (admin SSO roles). */
+export type OidcFinish = { ok: true; accountId: string; display: string | null; claims: Readonly<Record<string, unknown>> } | { ok: false; reason: 'cancelled' | 'invalid' | 'no_account' };
 
 export interface OidcConnector {
-  begin(method: OidcMethod, redirectUri: string): Promise<OidcStart>;
+  /** `extra`: more authorization parameters (admin re-authentication asks for `prompt=login`, `max_age=0`). */
+  begin(method: OidcMethod, redirectUri: string, extra?: Readonly<Record<string, string>>): Promise<OidcStart>;
   finish(method: OidcMethod, callbackUrl: URL, checks: { state: string; nonce: string; verifier: string }): Promise<OidcFinish>;
 }
 
@@ -69,12 +71,13 @@ export function createOidcConnector(deps: { fetch: typeof fetch; timeoutMs?: num
   }
 
   return {
-    async begin(method, redirectUri) {
+    async begin(method, redirectUri, extra = {}) {
       const config = await upstream(() => configFor(method));
       const verifier = oidc.randomPKCECodeVerifier();
       const nonce = oidc.randomNonce();
       const state = oidc.randomState();
       const url = oidc.buildAuthorizationUrl(config, {
+        ...extra,
         redirect_uri: redirectUri,
         scope: method.scope,
         response_type: 'code',
@@ -102,7 +105,7 @@ export function createOidcConnector(deps: { fetch: typeof fetch; timeoutMs?: num
       const account = claims?.[method.accountClaim];
       if (!(typeof account === 'string' && account.length > 0 && account.length <= 128) && typeof account !== 'number') return { ok: false, reason: 'no_account' };
       const display = method.displayClaim ? claims?.[method.displayClaim] : undefined;
-      return { ok: true, accountId: String(account), display: typeof display === 'string' ? display.slice(0, 64) : null };
+      return { ok: true, accountId: String(account), display: typeof display === 'string' ? display.slice(0, 64) : null, claims: { ...claims } };
     },
   };
 }

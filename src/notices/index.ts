@@ -13,7 +13,7 @@ import { createGovernor } from './governor.ts';
 import type { CsWindowPort, NoticeSender, Outcome } from './notices.types.ts';
 import { createNoticeRoutes, type RequireScope } from './notices.routes.ts';
 import { createNoticesService, type NoticesService } from './notices.service.ts';
-import { createMerchantDirectory } from './policy.ts';
+import { createMerchantDirectory, type MerchantDirectory } from './policy.ts';
 import { createSend, type SendOptions } from './send.ts';
 
 export type { NoticesService, RetryRequest, RetryResult } from './notices.service.ts';
@@ -57,6 +57,8 @@ export interface NoticesFeatureDeps {
   options?: Partial<NoticesOptions>;
   metrics?: Metrics;
   onOutcome?: (o: Outcome) => void;
+  /** [admin] Merchants made or edited in the admin UI while running (config/overlay.ts). */
+  onConfigChange?: (listener: () => void) => void;
 }
 
 export interface NoticesFeature extends Feature {
@@ -69,8 +71,16 @@ export function createNoticesFeature(deps: NoticesFeatureDeps): NoticesFeature {
   const log = deps.log.child({ feature: 'notices' });
   const now = deps.now ?? Date.now;
   const options: NoticesOptions = { ...defaultNoticesOptions, ...deps.options };
-  const merchants = createMerchantDirectory(deps.config);
+  let directory = createMerchantDirectory(deps.config);
+  const merchants: MerchantDirectory = (id) => directory(id);
   const webhookMerchants = deps.config.merchants.filter((m) => m.webhook).map((m) => m.id);
+  const knownMerchants = deps.config.merchants.map((m) => m.id);
+  // [admin] The lists are shared by reference with the service and every dispatcher: refill them in place.
+  deps.onConfigChange?.(() => {
+    directory = createMerchantDirectory(deps.config);
+    webhookMerchants.splice(0, webhookMerchants.length, ...deps.config.merchants.filter((m) => m.webhook).map((m) => m.id));
+    knownMerchants.splice(0, knownMerchants.length, ...deps.config.merchants.map((m) => m.id));
+  });
   const governor = createGovernor({ kv: deps.kv, now, ratePerSecond: options.ratePerSecond });
   const outcomes = deps.metrics?.counter('wxbridge_notice_outcomes_total', 'Outcomes of notice deliveries by status and channel', ['status', 'channel']);
   const onOutcome = (o: Outcome) => {
@@ -84,7 +94,7 @@ export function createNoticesFeature(deps: NoticesFeatureDeps): NoticesFeature {
       log,
       now,
       merchants,
-      knownMerchants: deps.config.merchants.map((m) => m.id),
+      knownMerchants,
       webhookMerchants,
       governor,
       csWindow: deps.csWindow,

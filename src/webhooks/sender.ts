@@ -54,9 +54,18 @@ export function createWebhookSender(deps: WebhookSenderDeps): LeaseLoop {
   const random = deps.random ?? Math.random;
   // Set by abandon(): outcomes are no longer recorded, as after a killed process.
   let dead = false;
-  const hooks = new Map(
-    deps.merchants.flatMap((m) => (m.webhook ? [[m.id, { url: m.webhook.url, endpoint: endpointOf(m.webhook.url), sign: createSigner(m.webhook.secret) }] as const] : [])),
-  );
+  // Looked up per event: a webhook edited in the admin UI replaces the merchant object in
+  // config.merchants while running (config/overlay.ts); the signer is cached per object.
+  const signers = new WeakMap<object, { url: string; endpoint: string; sign: ReturnType<typeof createSigner> }>();
+  const hooks = {
+    get(merchantId: string) {
+      const m = deps.merchants.find((x) => x.id === merchantId);
+      if (!m?.webhook) return undefined;
+      let h = signers.get(m.webhook);
+      if (!h) signers.set(m.webhook, (h = { url: m.webhook.url, endpoint: endpointOf(m.webhook.url), sign: createSigner(m.webhook.secret) }));
+      return h;
+    },
+  };
 
   async function post(url: string, body: string, headers: Record<string, string>): Promise<{ statusCode: number | null; error: string | null }> {
     const ac = new AbortController();

@@ -3,7 +3,8 @@
  * by the shared Kv lock, so one fetch per expiry across instances), the web-auth client
  * and the API client, all pointed at the configured base URLs. In demo/SANDBOX mode it
  * also builds the sandbox, mounted at /sandbox, and registers every configured official
- * account in it (push URL, redirect domain, templates, menu) so the journey works.
+ * account in it (push URL, redirect domain, templates, menu), and its Open Platform website
+ * app when it has one (QR login, §1.10), so the journey works.
  */
 import type { Logger } from 'pino';
 import type { AppConfig, OfficialAccountConfig } from '../config/index.ts';
@@ -26,8 +27,10 @@ export interface WeChat {
 
 export function createWeChat(deps: { config: AppConfig; kv: Kv; log: Logger; fetch: typeof fetch; now?: () => number }): WeChat {
   const { config } = deps;
-  const byId = new Map(config.officialAccounts.map((a) => [a.id, a]));
-  const byAppId = new Map(config.officialAccounts.map((a) => [a.appId, a]));
+  // Looked up at call time: official accounts made or edited in the admin UI change
+  // config.officialAccounts in place while running (config/overlay.ts).
+  const byId = { get: (id: string) => config.officialAccounts.find((a) => a.id === id) };
+  const byAppId = { get: (appId: string) => config.officialAccounts.find((a) => a.appId === appId) };
   const log = deps.log.child({ component: 'wechat' });
   const sandboxOn = config.sandbox.enabled && config.wechat.apiBaseUrl.startsWith(config.publicUrl);
   const tokens = createAccessTokenManager({
@@ -87,7 +90,12 @@ function buildSandbox(config: AppConfig, log: Logger): Sandbox {
       allowPortsInRedirect: true,
       templates,
       ...(menu.length ? { menu: menu.slice(0, 15) } : {}),
+      // An account with a website app shares an Open Platform account with it (unionid, §1.10).
+      ...(a.websiteApp ? { openPlatformId: `open-${a.id}` } : {}),
     });
+    if (a.websiteApp) {
+      sandbox.registerWebsiteApp({ appId: a.websiteApp.appId, appSecret: a.websiteApp.appSecret, name: `${a.id} website`, redirectDomains: [host], allowPortsInRedirect: true, openPlatformId: `open-${a.id}` });
+    }
   }
   return sandbox;
 }
