@@ -20,6 +20,9 @@ export function safeNextPath(value: unknown): string | null {
   }
   // Whatever a parser makes of it must still be this origin, with no fragment games.
   if (parsed.origin !== 'https://wxbridge.invalid' || parsed.hash !== '') return null;
+  // Dot segments can fold into `//` (`/.//evil` → `//evil`): once a browser or a proxy
+  // normalises the path, that is protocol-relative again (found by test/fuzz/next-path).
+  if (parsed.pathname.startsWith('//')) return null;
   // Percent-encoded slashes or backslashes right after the first `/` are refused too: some
   // proxies decode before routing, turning `/%2F%2Fevil` into `//evil`.
   if (/^\/(%2f|%5c)/i.test(value)) return null;
