@@ -37,9 +37,12 @@ export const defaultNoticesOptions: Readonly<NoticesOptions> = Object.freeze({
   dependencyRetryMs: 1_000,
   reportKeepMs: 24 * 3600_000,
   ratePerSecond: 5_000,
-  // D4: outbox retries may take minutes; 10 attempts with a 5-minute cap stay well inside a day.
+  // D4: outbox retries may take minutes. A WeChat outage (-1 on every call) must not turn
+  // queued notices into failed ones within minutes: with full jitter under a 5-minute cap,
+  // 300 attempts keep a delivery retrying for about half a day on average (at most a day),
+  // inside the 48 h customer-service window.
   backoff: { baseMs: 1_000, capMs: 300_000 },
-  maxAttempts: 10,
+  maxAttempts: 300,
   // client_msg_id is honoured for 10 minutes (§4.1); keep a minute for the call itself.
   dedupeWindowMs: 9 * 60_000,
 });

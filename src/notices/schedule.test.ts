@@ -2,6 +2,7 @@
  * Quiet hours, quota resets and backoff (issue 7; wechat-protocol.md §9; SECURITY.md D4).
  */
 import { describe, expect, it } from 'vitest';
+import { defaultNoticesOptions } from './index.ts';
 import { fullJitter, localDay, nextMinute, nextQuotaDay, quietUntil } from './schedule.ts';
 
 const at = (iso: string) => Date.parse(iso);
@@ -54,5 +55,17 @@ describe('full-jitter backoff', () => {
     expect(fullJitter(3, p, () => 0.999)).toBe(7_992);
     expect(fullJitter(20, p, () => 0.999)).toBe(299_700);
     expect(fullJitter(5, p, () => 0)).toBe(0);
+  });
+
+  it('When WeChat answers -1 for hours, then the default policy still keeps the delivery queued (hours of retries, not minutes)', () => {
+    const { backoff, maxAttempts } = defaultNoticesOptions;
+    let expected = 0;
+    let longest = 0;
+    for (let a = 0; a < maxAttempts; a++) {
+      expected += fullJitter(a, backoff, () => 0.5);
+      longest += fullJitter(a, backoff, () => 0.999_999);
+    }
+    expect(expected).toBeGreaterThan(6 * 3600_000);
+    expect(longest).toBeLessThan(48 * 3600_000);
   });
 });
