@@ -1,12 +1,13 @@
 /**
  * The login flow's state machine with fakes (no network, an in-memory Kv): the website-app
- * QR login of wechat-protocol.md §1.10, which the sandbox cannot play, and the per-appid
- * separation of states (RFC 9700 §4.4 mix-up).
+ * QR login of wechat-protocol.md §1.10 (end to end through the sandbox in
+ * test/linking/website-login.test.ts) and the per-appid separation of states (RFC 9700 §4.4 mix-up).
  */
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import type { AppConfig } from '../config/index.ts';
 import { createMemoryKv } from '../store/kv-memory.ts';
+import { createWebAuthClient } from '../wechat/web-auth.ts';
 import type { CodeExchangeResult, WebAuthClient } from '../wechat/index.ts';
 import type { BindingsService } from './bindings.service.ts';
 import { createLoginFlowService } from './login-flow.service.ts';
@@ -21,7 +22,9 @@ function setup(found: { id: string } | null) {
     await new Promise((r) => setTimeout(r, 20));
     return tokens;
   });
-  const webAuth = { authorizeUrl: (p: { appId: string; state: string }) => `https://wx.example/authorize?appid=${p.appId}&state=${p.state}`, exchangeCode } as unknown as WebAuthClient;
+  // The real client builds the URLs (so the QR URL is the one WeChat gets); only the exchange is faked.
+  const real = createWebAuthClient({ oauthBaseUrl: 'https://open.weixin.qq.com', apiBaseUrl: 'https://api.weixin.qq.com', logger: pino({ level: 'silent' }) });
+  const webAuth: WebAuthClient = { ...real, exchangeCode };
   const upsertFromLogin = vi.fn(async () => ({ id: 'web-identity' }));
   const bindings = { upsertFromLogin, findIdentityByUnionid: vi.fn(async () => found) } as unknown as BindingsService;
   const sessions = createSessionsService({ kv });

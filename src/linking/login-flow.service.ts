@@ -26,7 +26,7 @@ import { WeChatApiError, WeChatTransportError, type WebAuthClient, type WebAuthS
 import type { BindingsService } from './bindings.service.ts';
 import type { SessionsService } from './sessions.service.ts';
 import { parseStored } from './stored.ts';
-import { qrConnectUrl, websiteSession } from './website-login.ts';
+import { websiteSession } from './website-login.ts';
 
 /** Who exchanges the code: the official account, or its Open Platform website app. */
 type Client = { appId: string; appSecret: string };
@@ -116,7 +116,7 @@ export function createLoginFlowService(deps: LoginFlowDeps): LoginFlowService {
     await deps.kv.set(keyspace.linking.state(flow.appId, state), JSON.stringify(flow), ttl.flow);
     // One callback path (DESIGN.md); the account id in it tells which appid issued the code.
     const redirectUri = `${deps.config.publicUrl}/wechat/oauth/callback?oa=${encodeURIComponent(account.id)}`;
-    if (flow.scope === 'snsapi_login') return qrConnectUrl(deps.config.wechat.oauthBaseUrl, { appId: flow.appId, redirectUri: `${redirectUri}&app=web`, state, lang });
+    if (flow.scope === 'snsapi_login') return deps.webAuth.qrConnectUrl({ appId: flow.appId, redirectUri: `${redirectUri}&app=web`, state, lang });
     return deps.webAuth.authorizeUrl({ appId: account.appId, redirectUri, scope: flow.scope, state });
   }
 

@@ -27,7 +27,14 @@ export interface LoginRoutesDeps {
 
 const one = z.string().max(2048);
 const loginQuery = z
-  .object({ merchant: z.string().regex(/^[a-z0-9-]{1,40}$/), next: one.optional(), via: z.enum(['sandbox', 'website']).optional(), lang: one.optional() })
+  .object({
+    merchant: z.string().regex(/^[a-z0-9-]{1,40}$/),
+    next: one.optional(),
+    via: z.enum(['sandbox', 'website']).optional(),
+    lang: one.optional(),
+    // The authorization server asks for a new authentication (prompt=login, max_age).
+    fresh: z.literal('1').optional(),
+  })
   .strict();
 const callbackQuery = z.object({ oa: one.optional(), app: one.optional(), code: one.optional(), state: one.optional(), lang: one.optional() }).strict();
 
@@ -74,7 +81,7 @@ export function createLoginRoutes(deps: LoginRoutesDeps): Router {
     const next = q.next ?? `/link/${m.id}`;
     const account = deps.loginFlow.accountOf(m.id);
     const session = await deps.web.read(ctx);
-    if (session && account && session.appId === account.appId) return ctx.redirect(next);
+    if (session && account && session.appId === account.appId && !q.fresh) return ctx.redirect(next);
 
     const browserId = deps.web.browserId(ctx, true);
     if (q.via === 'website' && account?.websiteApp) {
@@ -83,7 +90,9 @@ export function createLoginRoutes(deps: LoginRoutesDeps): Router {
     }
     const inSandbox = deps.config.sandbox.enabled && q.via === 'sandbox';
     if (!isWeChatBrowser(ctx.get('user-agent')) && !inSandbox) {
-      const self = `${deps.config.publicUrl}${loginHref(m.id, q.next)}`;
+      // Each way on keeps asking for a new authentication when this one does.
+      const here = `${loginHref(m.id, q.next)}${q.fresh ? '&fresh=1' : ''}`;
+      const self = `${deps.config.publicUrl}${here}`;
       const t = tr(ctx);
       return renderLink(ctx, deps.views, 'open-in-wechat', {
         title: t('openTitle'),
@@ -91,8 +100,8 @@ export function createLoginRoutes(deps: LoginRoutesDeps): Router {
         merchant: m.name,
         link: self,
         qr: await QRCode.toDataURL(self, { margin: 1, width: 480, errorCorrectionLevel: 'M' }),
-        sandboxHref: deps.config.sandbox.enabled ? `${loginHref(m.id, q.next)}&via=sandbox` : null,
-        websiteHref: account?.websiteApp ? `${loginHref(m.id, q.next)}&via=website` : null,
+        sandboxHref: deps.config.sandbox.enabled ? `${here}&via=sandbox` : null,
+        websiteHref: account?.websiteApp ? `${here}&via=website` : null,
       });
     }
     const location = await deps.loginFlow.start({ merchantId: m.id, next, browserId });

@@ -10,6 +10,7 @@ import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
 import { DependencyUnavailableError } from '../http/errors.ts';
 import { randomId } from '../security/secrets.ts';
+import { deadlineSignal } from '../store/deadline.ts';
 
 const fieldSchema = z
   .object({
@@ -60,7 +61,10 @@ export function signedHeaders(secret: string, body: string, now: Date): Record<s
 
 export async function callVerifyApi(fetchFn: typeof fetch, endpoint: VerifyEndpoint, req: VerifyRequest, now: Date): Promise<VerifyResponse> {
   const body = JSON.stringify(req);
+  // An answer that arrived while our event loop was stalled still counts (store/deadline.ts).
+  const deadline = deadlineSignal(endpoint.timeoutMs);
   let res: Response;
+  let text: string;
   try {
     res = await fetchFn(endpoint.url, {
       method: 'POST',
@@ -68,12 +72,14 @@ export async function callVerifyApi(fetchFn: typeof fetch, endpoint: VerifyEndpo
       body,
       // A merchant answer that redirects is not an answer (ASVS 15.3.2).
       redirect: 'manual',
-      signal: AbortSignal.timeout(endpoint.timeoutMs),
+      signal: deadline.signal,
     });
+    text = await res.text().catch(() => '');
   } catch (err) {
     throw new DependencyUnavailableError('merchant', err);
+  } finally {
+    deadline.done();
   }
-  const text = await res.text().catch(() => '');
   if (res.status !== 200 || text.length > MAX_ANSWER_BYTES) throw new DependencyUnavailableError('merchant', new Error(`verify API answered HTTP ${res.status}`));
   let json: unknown;
   try {

@@ -5,6 +5,11 @@
  * step twice. Failed attempts are counted per user and per account (the account is known
  * only as a keyed hash of the first step's answers) and cut off at `maxFailedAttempts` an
  * hour. What the user typed goes to the merchant and nowhere else: not stored, not logged.
+ *
+ * Calls to one merchant's verify API go through a bulkhead: at most MERCHANT_CALLS at a
+ * time, the rest queue (up to MERCHANT_QUEUE_MS). A burst of users finishing at once (200
+ * in test/linking/concurrency.test.ts) then waits here instead of inside the merchant's
+ * timeout, where the merchant, swamped, answered too late for a third of them (503).
  */
 import { z } from 'zod';
 import type { MerchantConfig } from '../config/index.ts';
@@ -12,6 +17,7 @@ import { AppError } from '../http/errors.ts';
 import { hmacSha256, randomId } from '../security/secrets.ts';
 import { keyspace, ttl } from '../store/keyspace.ts';
 import type { Kv } from '../store/kv.ts';
+import { createPoolGate, type PoolGate } from '../store/pool-gate.ts';
 import type { BindingsService } from './bindings.service.ts';
 import { canonicalJson } from './audit-chain.ts';
 import { parseStored } from './stored.ts';
@@ -54,8 +60,21 @@ export interface VerifyApiService {
 }
 
 const MAX_VALUE = 128;
+/** Calls in flight to one merchant's verify API, and how long a call may queue for a turn. */
+const MERCHANT_CALLS = 16;
+const MERCHANT_QUEUE_MS = 10_000;
 
 export function createVerifyApiService(deps: VerifyApiDeps): VerifyApiService {
+  const bulkheads = new Map<string, PoolGate>();
+  const bulkheadOf = (merchantId: string): PoolGate => {
+    let gate = bulkheads.get(merchantId);
+    if (!gate) {
+      gate = createPoolGate({ max: MERCHANT_CALLS, waitMs: MERCHANT_QUEUE_MS, maxWaiting: 1000, dependency: 'merchant', what: 'turn to call the verify API' });
+      bulkheads.set(merchantId, gate);
+    }
+    return gate;
+  };
+
   function endpointOf(merchantId: string) {
     const m = deps.merchant(merchantId);
     const method = m?.linking.find((l) => l.type === 'verify-api');
@@ -82,7 +101,14 @@ export function createVerifyApiService(deps: VerifyApiDeps): VerifyApiService {
 
   async function advance(proof: Proof, step: 'start' | 'continue', values: Record<string, string>): Promise<VerifyStep> {
     const { method } = endpointOf(proof.merchantId);
-    const answer = await callVerifyApi(deps.fetch, method, { step, attempt: proof.attempt, fields: values }, new Date(deps.now()));
+    const gate = bulkheadOf(proof.merchantId);
+    await gate.acquire();
+    let answer;
+    try {
+      answer = await callVerifyApi(deps.fetch, method, { step, attempt: proof.attempt, fields: values }, new Date(deps.now()));
+    } finally {
+      gate.release();
+    }
     if (answer.status === 'rejected') return failed(proof, 'rejected', answer.message ?? '');
     if (answer.status === 'verified') {
       const result = await deps.bindings.link({

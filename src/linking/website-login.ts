@@ -4,21 +4,13 @@
  * has a `websiteApp`. The website app has its own openid; only the unionid joins it to the
  * person's identity on the official account, so a user never seen in WeChat cannot log in
  * this way (no identity of ours exists for them to act as).
- * TODO(#4): the authorize URL belongs in wechat/web-auth (it has no `qrConnectUrl` yet), and
- * the sandbox has no `/connect/qrconnect` page, so this path is tested with a fake client.
+ * The QR login URL comes from the WeChat client (`qrConnectUrl`); the sandbox plays the
+ * QR page and the phone's scan-and-confirm.
  */
 import type { OfficialAccountConfig } from '../config/index.ts';
 import type { CodeExchangeResult } from '../wechat/index.ts';
 import type { BindingsService } from './bindings.service.ts';
 import type { SessionsService } from './sessions.service.ts';
-
-/** §1.10: `connect/qrconnect`, scope `snsapi_login`, the same parameter order as §1.2. */
-export function qrConnectUrl(oauthBaseUrl: string, p: { appId: string; redirectUri: string; state: string; lang: 'cn' | 'en' }): string {
-  return (
-    `${oauthBaseUrl.replace(/\/+$/, '')}/connect/qrconnect?appid=${p.appId}` +
-    `&redirect_uri=${encodeURIComponent(p.redirectUri)}&response_type=code&scope=snsapi_login&state=${p.state}&lang=${p.lang}#wechat_redirect`
-  );
-}
 
 /** The session for the official-account identity this website login belongs to, or null when there is none. */
 export async function websiteSession(

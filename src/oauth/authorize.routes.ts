@@ -4,14 +4,17 @@
  * if the user has none at this merchant (/link/:merchant) → the account chooser if they
  * have several → a code to the verified redirect_uri. Only errors that the service marks
  * redirectable, raised after the client and redirect_uri were verified, go back to the
- * client; the rest are shown here (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2).
+ * client; the rest are shown here (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2): an escaped HTML
+ * page in the user's language for a browser, the RFC JSON body (from the error handler) for
+ * a client that asks for JSON (node-oidc-provider does the same by `Accept`).
  */
 import Router from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import type { CookiePolicy } from '../http/cookies.ts';
 import type { Csrf } from '../http/csrf.ts';
 import { parseForm, readBody } from '../http/body.ts';
+import { classify } from '../http/error-handler.ts';
 import { AppError, OAuthError } from '../http/errors.ts';
 import { translator, type Messages } from '../http/i18n.ts';
 import { parseInput } from '../http/validate.ts';
@@ -23,6 +26,27 @@ import { continuePath, type AuthorizationRequest, type AuthorizeService, type De
 const text: Messages<'title' | 'lead' | 'default' | 'continue' | 'cancel' | 'linkAnother'> = {
   'zh-CN': { title: '选择账户', lead: '您在{merchant}绑定了多个账户，请选择本次使用的账户。', default: '默认', continue: '继续', cancel: '取消', linkAnother: '绑定其他账户' },
   en: { title: 'Choose an account', lead: 'You have linked several accounts at {merchant}. Choose the one to use now.', default: 'Default', continue: 'Continue', cancel: 'Cancel', linkAnother: 'Link another account' },
+};
+
+const errorText: Messages<'heading' | 'lead' | 'hint' | 'codeLabel' | 'busyLead' | 'busyHint' | 'expiredLead'> = {
+  'zh-CN': {
+    heading: '无法继续登录',
+    expiredLead: '这次登录已过期或已在其他浏览器中打开。',
+    lead: '发起登录的应用提供的信息无法验证，为了您的安全，我们不会把您送回该应用。',
+    hint: '请返回该应用重新尝试；如果问题持续，请联系该应用的客服。',
+    codeLabel: '错误代码',
+    busyLead: '服务暂时不可用，您的登录没有完成。',
+    busyHint: '请稍后返回该应用重新尝试。',
+  },
+  en: {
+    heading: 'This sign-in cannot continue',
+    expiredLead: 'This sign-in has expired, or was opened in another browser.',
+    lead: 'The app that sent you here gave details we cannot verify, so for your safety we will not send you back to it.',
+    hint: 'Go back to the app and try again. If it keeps happening, contact the app’s support.',
+    codeLabel: 'Error code',
+    busyLead: 'The service is temporarily unavailable; your sign-in did not complete.',
+    busyHint: 'Please go back to the app and try again in a moment.',
+  },
 };
 
 const choiceSchema = z
@@ -43,6 +67,41 @@ export function createAuthorizeRoutes(deps: AuthorizeRoutesDeps): Router {
   const router = new Router();
   const cookie = deps.cookies.name('wxb_authz');
 
+  /**
+   * An error that reaches here is not redirected (the redirect_uri is unverified, or the
+   * request is gone). A browser gets a page; a client asking for JSON, and any internal
+   * error, go on to the error handler (RFC JSON, logged there).
+   */
+  async function shownToBrowsers(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } catch (err) {
+      const r = classify(err, ctx);
+      if (r.status === 500 || ctx.accepts('json', 'html') !== 'html') throw err;
+      const fields = { errorCode: r.error, status: r.status, detail: (err as AppError).detail };
+      if (r.status >= 500) ctx.state.log?.warn(fields, 'authorization request failed (shown, not redirected)');
+      else ctx.state.log?.info(fields, 'authorization request refused (shown, not redirected)');
+      const t = translator(errorText, ctx.state.locale);
+      const busy = r.status === 503;
+      const lead = busy ? 'busyLead' : r.error === 'flow.expired' ? 'expiredLead' : 'lead';
+      ctx.set('Cache-Control', 'no-store');
+      for (const [k, v] of Object.entries(r.headers ?? {})) ctx.set(k, v);
+      renderPage(
+        ctx,
+        deps.views,
+        'oauth/error',
+        {
+          title: t('heading'),
+          t: { heading: t('heading'), lead: t(lead), hint: t(busy ? 'busyHint' : 'hint'), codeLabel: t('codeLabel') },
+          status: r.status,
+          error: r.error,
+          description: r.description,
+        },
+        r.status,
+      );
+    }
+  }
+
   /** A random id per browser; each pending request remembers a digest of it. */
   const browserId = (ctx: Context, create: boolean): string | undefined => {
     let id = ctx.cookies.get(cookie, { signed: true });
@@ -58,7 +117,7 @@ export function createAuthorizeRoutes(deps: AuthorizeRoutesDeps): Router {
     const decision: Decision = await deps.authorize.decide(id, r, session);
     switch (decision.kind) {
       case 'login':
-        return ctx.redirect(`/wechat/login?merchant=${encodeURIComponent(decision.merchantId)}&next=${encodeURIComponent(decision.next)}`);
+        return ctx.redirect(`/wechat/login?merchant=${encodeURIComponent(decision.merchantId)}&next=${encodeURIComponent(decision.next)}${decision.fresh ? '&fresh=1' : ''}`);
       case 'link':
         return ctx.redirect(`/link/${encodeURIComponent(decision.merchantId)}?next=${encodeURIComponent(decision.next)}`);
       case 'code': {
@@ -92,9 +151,9 @@ export function createAuthorizeRoutes(deps: AuthorizeRoutesDeps): Router {
     }
   }
 
-  router.get('/oauth2/authorize', async (ctx) => {
+  router.get('/oauth2/authorize', shownToBrowsers, async (ctx) => {
     const form = parseForm(ctx.querystring);
-    const target = deps.authorize.verifyTarget(form);
+    const target = await deps.authorize.verifyTarget(form);
     await answering(ctx, target, async () => {
       const bid = browserId(ctx, true) as string;
       const { id, request } = await deps.authorize.save(deps.authorize.validate(form, target), bid);
@@ -102,7 +161,7 @@ export function createAuthorizeRoutes(deps: AuthorizeRoutesDeps): Router {
     });
   });
 
-  router.get('/oauth2/authorize/continue', async (ctx) => {
+  router.get('/oauth2/authorize/continue', shownToBrowsers, async (ctx) => {
     const id = typeof ctx.query.req === 'string' ? ctx.query.req : '';
     const bid = browserId(ctx, false);
     const r = id ? await deps.authorize.load(id, bid) : null;
@@ -110,7 +169,7 @@ export function createAuthorizeRoutes(deps: AuthorizeRoutesDeps): Router {
     await answering(ctx, r, async () => act(ctx, bid, id, r, await deps.sessions().read(ctx)));
   });
 
-  router.post('/oauth2/authorize/continue', async (ctx) => {
+  router.post('/oauth2/authorize/continue', shownToBrowsers, async (ctx) => {
     const body = parseInput(choiceSchema, await readBody(ctx, 4096), 'app');
     deps.csrf.verify(ctx, body._csrf);
     const r = await deps.authorize.load(body.req, browserId(ctx, false), { consume: true });

@@ -4,7 +4,7 @@
  * response URL keeping the registered URI byte for byte.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { MerchantConfig } from '../config/index.ts';
 import { createMemoryKv } from '../store/kv-memory.ts';
 import { createAuthorizeService, responseUrl } from './authorize.service.ts';
@@ -52,12 +52,12 @@ describe('redirect_uri matching (RFC 9700 §4.1.3: simple string comparison)', (
     .tuple(fc.nat({ max: REDIRECT.length }), fc.string({ maxLength: 3 }), fc.nat({ max: 3 }))
     .map(([i, insert, drop]) => REDIRECT.slice(0, i) + insert + REDIRECT.slice(i + drop));
 
-  it('When redirect_uri is any string other than the registered one, then it is refused and never redirected', () => {
-    fc.assert(
-      fc.property(fc.oneof(edits, fc.string(), fc.constantFrom(`${REDIRECT}/`, REDIRECT.toUpperCase(), `${REDIRECT}?a=1`, `${REDIRECT}#x`)), (uri) => {
+  it('When redirect_uri is any string other than the registered one, then it is refused and never redirected', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(edits, fc.string(), fc.constantFrom(`${REDIRECT}/`, REDIRECT.toUpperCase(), `${REDIRECT}?a=1`, `${REDIRECT}#x`)), async (uri) => {
         fc.pre(uri !== REDIRECT);
         try {
-          service.verifyTarget(form({ redirect_uri: uri }));
+          await service.verifyTarget(form({ redirect_uri: uri }));
           return false;
         } catch (err) {
           return (err as { allowRedirect?: boolean }).allowRedirect === false;
@@ -67,13 +67,16 @@ describe('redirect_uri matching (RFC 9700 §4.1.3: simple string comparison)', (
     );
   });
 
-  it('When the registered redirect_uri is given, then the target is verified', () => {
-    expect(service.verifyTarget(form()).redirectUri).toBe(REDIRECT);
+  it('When the registered redirect_uri is given, then the target is verified', async () => {
+    expect((await service.verifyTarget(form())).redirectUri).toBe(REDIRECT);
   });
 });
 
 describe('authorization request validation (RFC 6749 §4.1.1, RFC 7636 §4.3)', () => {
-  const target = service.verifyTarget(form());
+  let target: Awaited<ReturnType<typeof service.verifyTarget>>;
+  beforeAll(async () => {
+    target = await service.verifyTarget(form());
+  });
 
   it.each([
     [{ code_challenge_method: 'plain' }, 'invalid_request'],

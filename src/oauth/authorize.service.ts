@@ -30,6 +30,7 @@ export const authorizeParams = [
   'code_challenge_method',
   'response_mode',
   'prompt',
+  'max_age',
 ] as const;
 
 const requestSchema = z.object({
@@ -41,6 +42,12 @@ const requestSchema = z.object({
   nonce: z.string().optional(),
   codeChallenge: z.string(),
   prompt: z.enum(['none', 'select_account']).optional(),
+  /** prompt=login: the user must authenticate again during this request (OIDC Core §3.1.2.1). */
+  login: z.boolean().optional(),
+  /** max_age in seconds: an older authentication must be redone (OIDC Core §3.1.2.1). */
+  maxAge: z.number().int().nonnegative().optional(),
+  /** When the request was saved (epoch seconds): a login at or after it is fresh for it. */
+  createdAt: z.number().int().optional(),
   browser: z.string(),
 });
 export type AuthorizationRequest = z.infer<typeof requestSchema>;
@@ -53,7 +60,8 @@ export interface VerifiedTarget {
 }
 
 export type Decision =
-  | { kind: 'login'; merchantId: string; next: string }
+  /** `fresh`: the current session is too old for this request; log in again regardless. */
+  | { kind: 'login'; merchantId: string; next: string; fresh?: boolean }
   | { kind: 'link'; merchantId: string; next: string }
   | { kind: 'choose'; bindings: Binding[]; merchantName: string }
   | { kind: 'code'; binding: Binding };
@@ -77,18 +85,22 @@ export interface AuthorizeDeps {
   kv: Kv;
   linking: () => LinkingService;
   officialAccounts: readonly OfficialAccountConfig[];
+  now?: () => number;
 }
 
+const MAX_AGE = /^\d{1,9}$/;
+
 export function createAuthorizeService(deps: AuthorizeDeps) {
+  const seconds = () => Math.floor((deps.now ?? Date.now)() / 1000);
   const appIdOf = (merchantId: string) => {
     const m = deps.clients.merchant(merchantId);
     return deps.officialAccounts.find((a) => a.id === m?.officialAccount)?.appId;
   };
 
   /** Phase 1: nothing here is ever redirected (RFC 6749 §4.1.2.1). */
-  function verifyTarget(form: FormBody): VerifiedTarget {
+  async function verifyTarget(form: FormBody): Promise<VerifiedTarget> {
     const p = pickParams(form, ['client_id', 'redirect_uri'], { redirect: false });
-    const client = p.client_id ? deps.clients.get(p.client_id) : undefined;
+    const client = p.client_id ? await deps.clients.get(p.client_id) : undefined;
     if (!client) throw new InvalidRequest('client_id is missing or unknown', undefined, { redirect: false });
     if (!p.redirect_uri || !client.redirectUris.includes(p.redirect_uri)) throw new InvalidRedirectUri({ clientId: client.clientId });
     // A repeated state would make the response ambiguous; answer without one.
@@ -113,6 +125,7 @@ export function createAuthorizeService(deps: AuthorizeDeps) {
     if (refused.length) throw new InvalidScope(`not allowed for this client: ${refused.join(' ')}`);
     const prompt = p.prompt?.split(' ').filter(Boolean) ?? [];
     if (prompt.includes('none') && prompt.length > 1) throw new InvalidRequest('prompt=none cannot be combined');
+    if (p.max_age !== undefined && !MAX_AGE.test(p.max_age)) throw new InvalidRequest('max_age must be a number of seconds');
     return {
       clientId: t.client.clientId,
       merchantId: t.client.merchantId,
@@ -122,12 +135,14 @@ export function createAuthorizeService(deps: AuthorizeDeps) {
       nonce: p.nonce,
       codeChallenge: p.code_challenge,
       prompt: prompt.includes('none') ? 'none' : prompt.includes('select_account') ? 'select_account' : undefined,
+      ...(prompt.includes('login') ? { login: true } : {}),
+      ...(p.max_age !== undefined ? { maxAge: Number(p.max_age) } : {}),
     };
   }
 
   async function save(r: Omit<AuthorizationRequest, 'browser'>, browserId: string): Promise<{ id: string; request: AuthorizationRequest }> {
     const id = randomId(16);
-    const request: AuthorizationRequest = { ...r, browser: digest(browserId) };
+    const request: AuthorizationRequest = { ...r, createdAt: seconds(), browser: digest(browserId) };
     await deps.kv.set(keyspace.oauth.authzRequest(id), JSON.stringify(request), ttl.authzRequest);
     return { id, request };
   }
@@ -147,11 +162,22 @@ export function createAuthorizeService(deps: AuthorizeDeps) {
   }
 
   /** What happens next for this user: log in, link, choose, or get a code. */
+  /**
+   * prompt=login or an exceeded max_age want an authentication newer than the session's
+   * (OIDC Core §3.1.2.1); one made during this request satisfies both, so max_age=0 or a
+   * slow login cannot loop.
+   */
+  const tooOld = (r: AuthorizationRequest, s: EndUserSession): boolean => {
+    if (r.createdAt !== undefined && s.authTime >= r.createdAt) return false;
+    return r.login === true || (r.maxAge !== undefined && seconds() - s.authTime > r.maxAge);
+  };
+
   async function decide(id: string, r: AuthorizationRequest, session: EndUserSession | null): Promise<Decision> {
     const next = continuePath(id);
-    if (!session || session.appId !== appIdOf(r.merchantId)) {
+    if (!session || session.appId !== appIdOf(r.merchantId) || tooOld(r, session)) {
+      // OIDC Core §3.1.2.6: prompt=none never shows a login, it answers login_required.
       if (r.prompt === 'none') throw new LoginRequired();
-      return { kind: 'login', merchantId: r.merchantId, next };
+      return { kind: 'login', merchantId: r.merchantId, next, ...(session ? { fresh: true } : {}) };
     }
     const bindings = await deps.linking().listBindings({ merchantId: r.merchantId, identityId: session.identityId, status: 'active' });
     if (r.prompt === 'none') {

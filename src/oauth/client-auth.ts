@@ -56,15 +56,15 @@ function parseBasic(header: string): { id: string; secret: string } | null {
 export function createClientAuth(deps: ClientAuthDeps): ClientAuth {
   const jwksOf = new WeakMap<Client, JWTVerifyGetKey>();
 
-  const registered = (clientId: string | undefined, method: Client['authMethods'][number]): Client => {
-    const client = clientId ? deps.clients.get(clientId) : undefined;
+  const registered = async (clientId: string | undefined, method: Client['authMethods'][number]): Promise<Client> => {
+    const client = clientId ? await deps.clients.get(clientId) : undefined;
     if (!client) throw fail('unknown_client');
     if (!client.authMethods.includes(method)) throw fail(`method_not_allowed:${method}`, client.clientId);
     return client;
   };
 
   async function bySecret(id: string | undefined, secret: string, method: 'client_secret_basic' | 'client_secret_post'): Promise<Client> {
-    const client = registered(id, method);
+    const client = await registered(id, method);
     if (!(await deps.clients.checkSecret(client, secret))) throw fail('bad_secret', client.clientId);
     return client;
   }
@@ -79,7 +79,7 @@ export function createClientAuth(deps: ClientAuthDeps): ClientAuth {
       throw fail('assertion_malformed');
     }
     const clientId = input.params.client_id ?? (typeof claimed === 'string' ? claimed : undefined);
-    const client = registered(clientId, 'private_key_jwt');
+    const client = await registered(clientId, 'private_key_jwt');
     if (!client.jwks) throw fail('no_jwks', client.clientId);
     let getKey = jwksOf.get(client);
     if (!getKey) jwksOf.set(client, (getKey = createLocalJWKSet(client.jwks)));

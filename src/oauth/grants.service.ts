@@ -14,7 +14,7 @@ import { randomId, safeEqual } from '../security/secrets.ts';
 import type { Client, ClientRegistry } from './clients.ts';
 import type { CodesService, UsedCode } from './codes.service.ts';
 import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from './errors.ts';
-import { activeBinding, issueUserTokens } from './issue.ts';
+import { activeBinding, issueUserTokens, type IssuedUserTokens } from './issue.ts';
 import type { Params } from './params.ts';
 import type { RefreshService } from './refresh.service.ts';
 import type { TokensService } from './tokens.service.ts';
@@ -44,6 +44,18 @@ export interface GrantsDeps {
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
 const splitScope = (s: string | undefined) => (s ?? '').split(' ').filter(Boolean);
+
+/** RFC 6749 §5.1, with the ID token when one was issued (OIDC Core §3.1.3.3, §12.2). */
+function tokenResponse(issued: IssuedUserTokens, refreshToken: string | undefined): TokenResponse {
+  return {
+    access_token: issued.accessToken,
+    token_type: 'Bearer',
+    expires_in: issued.claims.exp - issued.claims.iat,
+    scope: issued.claims.scope,
+    ...(issued.idToken ? { id_token: issued.idToken } : {}),
+    ...(refreshToken ? { refresh_token: refreshToken } : {}),
+  };
+}
 
 export function createGrants(deps: GrantsDeps) {
   const seconds = () => Math.floor(deps.now() / 1000);
@@ -114,14 +126,7 @@ export function createGrants(deps: GrantsDeps) {
         throw new InvalidGrant();
       }
     }
-    return {
-      access_token: issued.accessToken,
-      token_type: 'Bearer',
-      expires_in: issued.claims.exp - issued.claims.iat,
-      scope: issued.claims.scope,
-      ...(issued.idToken ? { id_token: issued.idToken } : {}),
-      ...(refreshToken ? { refresh_token: refreshToken } : {}),
-    };
+    return tokenResponse(issued, refreshToken);
   }
 
   async function refreshToken(client: Client, p: TokenParams): Promise<TokenResponse> {
@@ -153,9 +158,10 @@ export function createGrants(deps: GrantsDeps) {
     }
     const issued = await issueUserTokens(
       { tokens: deps.tokens, linking },
-      { client, merchant: merchantOf(client), binding, scopes, authTime: Math.floor(found.auth_time.getTime() / 1000), amr: found.amr, jti },
+      // OIDC Core §12.2: a new ID token when openid was granted, without a nonce.
+      { client, merchant: merchantOf(client), binding, scopes, authTime: Math.floor(found.auth_time.getTime() / 1000), amr: found.amr, jti, idToken: {} },
     );
-    return { access_token: issued.accessToken, token_type: 'Bearer', expires_in: issued.claims.exp - issued.claims.iat, scope: issued.claims.scope, refresh_token: next };
+    return tokenResponse(issued, next);
   }
 
   async function clientCredentials(client: Client, p: TokenParams): Promise<TokenResponse> {

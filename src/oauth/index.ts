@@ -63,7 +63,8 @@ export function createOAuthFeature(deps: OAuthFeatureDeps): OAuthFeature {
   const issuer = deps.config.publicUrl;
   const keys = createKeysService({ db: deps.db, secrets: deps.secrets, log: deps.log, now: deps.now, policy, defaultAlg: deps.keyAlg });
   const tokens = createTokensService({ issuer, keys, kv: deps.kv, now: deps.now });
-  const clients = createClientRegistry(deps.config.merchants);
+  // Admin-made clients are read from the database, each cached 2 s (see clients.ts).
+  const clients = createClientRegistry(deps.config.merchants, { db: deps.db, now: deps.now });
   const ready = Promise.all([keys.start(), clients.init()]).then(() => undefined);
   // Marked handled here; whoever awaits `ready` (deps.ts, the routes) still sees a failure.
   ready.catch(() => undefined);
@@ -94,7 +95,7 @@ export function createOAuthFeature(deps: OAuthFeatureDeps): OAuthFeature {
   const refresh = createRefreshService({ db: deps.db, tokens, now: deps.now, policy, log: deps.log });
   const clientAuth = createClientAuth({ clients, kv: deps.kv, issuer, now: deps.now, policy });
   const grants = createGrants({ tokens, codes, refresh, clients, linking: linkingService, now: deps.now, log: deps.log });
-  const authorize = createAuthorizeService({ issuer, clients, codes, kv: deps.kv, linking: linkingService, officialAccounts: deps.config.officialAccounts });
+  const authorize = createAuthorizeService({ issuer, clients, codes, kv: deps.kv, linking: linkingService, officialAccounts: deps.config.officialAccounts, now: deps.now });
   const inspector = createInspector({ tokens, refresh, linking: linkingService, merchant: (id) => clients.merchant(id) });
 
   const router = new Router();

@@ -17,7 +17,10 @@ export interface UserGrant {
   authTime: number;
   amr: readonly string[];
   jti: string;
-  /** Set only at the code exchange: ID tokens are not re-issued on refresh. */
+  /**
+   * Asks for an ID token (when `openid` was granted): at the code exchange with its nonce,
+   * and on refresh without one (OIDC Core §12.2: same iss/sub/aud, the original auth_time).
+   */
   idToken?: { nonce?: string };
 }
 
@@ -57,6 +60,7 @@ export async function issueUserTokens(deps: { tokens: TokensService; linking: Li
     authTime: g.authTime,
     ttlSeconds: client.accessTokenTtl,
     nonce: g.idToken.nonce,
+    accessToken: token,
     ...(wantsProfile && identity ? { profile: { name: identity.nickname, picture: identity.avatarUrl } } : {}),
   });
   return { accessToken: token, claims, idToken };

@@ -45,7 +45,7 @@ export function createMerchantAuth(deps: MerchantAuthDeps): MerchantAuth {
     const token = bearerToken(authorization);
     if (!token) throw new InvalidToken('the Authorization header must be "Bearer <token>"');
     const claims = await deps.tokens.verifyAccessToken(token);
-    const client = deps.clients.get(claims.client_id);
+    const client = await deps.clients.get(claims.client_id);
     if (claims.binding_id !== undefined || claims.sub !== claims.client_id)
       throw new InvalidToken('an end-user access token cannot call the merchant API', { detail: { reason: 'user_token' } });
     if (!client || client.merchantId !== claims.aud || !client.grantTypes.includes('client_credentials'))

@@ -4,10 +4,11 @@
  * client, nonce). Verification of our own access tokens (merchant API, introspection,
  * userinfo, revocation) pins the algorithms of our published keys, the issuer and the
  * typ, and takes keys only from our own set by kid (RFC 8725 §3.1, §3.8, §3.10, §3.11).
- * No at_hash: it is optional in the code flow (OIDC Core §3.1.3.6), where the access token
- * comes from the token endpoint, not the front channel.
+ * ID tokens carry `at_hash` of the access token issued with them (OIDC Core §3.1.3.6 makes
+ * it optional at the token endpoint; it ties the two together, also on refresh, §12.2).
  * Revocation of an access token is a Kv marker on its jti until it would expire anyway.
  */
+import { createHash } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
 import { z } from 'zod';
 import type { Kv } from '../store/kv.ts';
@@ -63,6 +64,18 @@ export interface IdTokenInput {
   ttlSeconds: number;
   nonce?: string;
   profile?: { name?: string | null; picture?: string | null };
+  /** The access token issued with this ID token, for `at_hash`. */
+  accessToken?: string;
+}
+
+/**
+ * OIDC Core §3.1.3.6: the left half of the hash of the access token's ASCII octets, with
+ * the hash of the ID token's `alg` (SHA-256 for ES256; SHA-512 for EdDSA/Ed25519, as
+ * OpenID's EdDSA clarification and node-oidc-provider use).
+ */
+export function atHash(accessToken: string, alg: string): string {
+  const digest = createHash(alg === 'EdDSA' || alg === 'Ed25519' ? 'sha512' : 'sha256').update(accessToken, 'ascii').digest();
+  return digest.subarray(0, digest.length / 2).toString('base64url');
 }
 
 export interface TokensService {
@@ -80,10 +93,11 @@ const REQUIRED = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id'];
 export function createTokensService(deps: { issuer: string; keys: KeysService; kv: Kv; now: () => number }): TokensService {
   const seconds = () => Math.floor(deps.now() / 1000);
 
-  async function sign(payload: Record<string, unknown>, typ: string): Promise<string> {
+  /** `extra` sees the algorithm of the key that signs (for `at_hash`). */
+  async function sign(payload: Record<string, unknown>, typ: string, extra?: (alg: string) => Record<string, unknown>): Promise<string> {
     const key = deps.keys.signingKey();
     const header: JWTHeaderParameters = { alg: key.alg, kid: key.kid, typ };
-    return new SignJWT(payload).setProtectedHeader(header).sign(key.privateKey);
+    return new SignJWT({ ...payload, ...extra?.(key.alg) }).setProtectedHeader(header).sign(key.privateKey);
   }
 
   return {
@@ -123,6 +137,7 @@ export function createTokensService(deps: { issuer: string; keys: KeysService; k
           ...(input.profile?.picture ? { picture: input.profile.picture } : {}),
         },
         'JWT',
+        input.accessToken === undefined ? undefined : (alg) => ({ at_hash: atHash(input.accessToken as string, alg) }),
       );
     },
 

@@ -27,6 +27,19 @@ const authorizeSchema = z
   })
   .strict();
 
+const qrConnectSchema = z
+  .object({
+    appid: z.string(),
+    redirect_uri: z.string(),
+    response_type: z.string().default('code'),
+    scope: z.string().default('snsapi_login'),
+    state: z.string().optional(),
+    lang: z.enum(['cn', 'en']).optional(),
+    userId: z.string(),
+    decision: z.enum(['allow', 'decline']).default('allow'),
+  })
+  .strict();
+
 const pushSchema = z.object({ appId: z.string(), userId: z.string(), message: z.record(z.string(), z.unknown()) }).strict();
 const optInSchema = z.object({ appId: z.string(), userId: z.string(), templateId: z.string(), longTerm: z.boolean().optional() }).strict();
 const clockSchema = z.object({ advanceMs: z.number().int().min(0) }).strict();
@@ -119,6 +132,10 @@ export function createControlRoutes(sb: SandboxControl): Router {
     const a = parseOrThrow(authorizeSchema, await jsonBody(ctx));
     send(ctx, 200, sb.authorize(a));
   });
+
+  router.get('/website-apps', (ctx) => send(ctx, 200, [...sb.state.websiteApps.values()]));
+  router.post('/website-apps', async (ctx) => send(ctx, 201, sb.registerWebsiteApp((await jsonBody(ctx)) as never)));
+  router.post('/qrconnect', async (ctx) => send(ctx, 200, sb.qrConnect(parseOrThrow(qrConnectSchema, await jsonBody(ctx)))));
 
   router.patch('/limits', async (ctx) => send(ctx, 200, sb.setLimits((await jsonBody(ctx)) as never)));
   router.post('/clock', async (ctx) => {

@@ -24,5 +24,6 @@ export function pruneState(state: SandboxState, now: number): void {
   const dedupMs = state.limits.templateDedupSec * 1000;
   for (const [k, d] of state.templateDedup) if (now - d.at > dedupMs + DAY_MS) state.templateDedup.delete(k);
   for (const [k, t] of state.accountTokens) if (now - Math.min(t.expiresAt, t.invalidAfter ?? Infinity) > DAY_MS) state.accountTokens.delete(k);
+  for (const [k, l] of state.qrLogins) if (now - l.expiresAt > DAY_MS) state.qrLogins.delete(k);
   for (const [k, d] of state.qrTickets) if (d.expiresAt !== undefined && now - d.expiresAt > DAY_MS) state.qrTickets.delete(k);
 }

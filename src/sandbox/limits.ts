@@ -11,6 +11,8 @@ export interface SandboxLimits {
   stableForceDailyLimit: number; // §2.2 force_refresh 20/day
   stableForceMinIntervalSec: number; // §2.2 forced calls >= 30 s apart
   codeTtlSec: number; // §1.4 5 minutes
+  websiteCodeTtlSec: number; // §1.4 the website QR login's code: 10 minutes
+  qrLoginTtlSec: number; // sandbox choice: how long a qrconnect QR waits for a scan (undocumented)
   userTokenTtlSec: number; // §1.5 7200
   refreshTokenTtlSec: number; // §1.6 30 days, not extended by refreshing (§13.10)
   csMessageQuota: number; // §3.2 5 messages …
@@ -40,6 +42,8 @@ export const defaultLimits: Readonly<SandboxLimits> = Object.freeze({
   stableForceDailyLimit: 20,
   stableForceMinIntervalSec: 30,
   codeTtlSec: 300,
+  websiteCodeTtlSec: 600,
+  qrLoginTtlSec: 300,
   userTokenTtlSec: 7200,
   refreshTokenTtlSec: 30 * 86_400,
   csMessageQuota: 5,

@@ -17,6 +17,7 @@ const STATIC_FILES: Record<string, string> = {
   'sandbox.css': 'text/css; charset=utf-8',
   'double-redirect.js': 'text/javascript; charset=utf-8',
   'phone.js': 'text/javascript; charset=utf-8',
+  'qrconnect.js': 'text/javascript; charset=utf-8',
 };
 
 /**

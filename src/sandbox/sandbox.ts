@@ -22,6 +22,8 @@ import { createMessageRoutes } from './messages.routes.ts';
 import { createPageKit } from './page-kit.ts';
 import { createPageRoutes } from './pages.routes.ts';
 import { createPusher } from './pusher.ts';
+import { createQrConnectRoutes } from './qrconnect.routes.ts';
+import { answerQrLogin, checkQrConnect, registerWebsiteApp, startQrLogin } from './qrconnect.service.ts';
 import { AuthorizeRejected, type SandboxControl, type UserDescription } from './sandbox.types.ts';
 import { createState, nextSeq, type CallRecord, type SandboxLimits } from './state.ts';
 import { createTokenRoutes } from './tokens.routes.ts';
@@ -32,7 +34,7 @@ import { appendCapped, pruneState } from './housekeeping.ts';
 import { callMeta, wxError } from './wx-response.ts';
 
 export type * from './sandbox.types.ts';
-export type { SandboxState, SandboxLimits, SandboxApp, SandboxUser, PushResult, DeliveredMessage, CallRecord } from './state.ts';
+export type { SandboxState, SandboxLimits, SandboxApp, SandboxWebsiteApp, SandboxUser, PushResult, DeliveredMessage, CallRecord } from './state.ts';
 export type { FaultSpec } from './faults.ts';
 export type { UserAction } from './interactions.ts';
 export type { UrlVerification } from './pusher.ts';
@@ -121,6 +123,21 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
       );
       return { location: out.redirects[0] ?? '', redirects: out.redirects, code: out.code };
     },
+    registerWebsiteApp: (a) => registerWebsiteApp(state, a),
+    qrConnect(a) {
+      const pairs: Array<[string, string]> = [
+        ['appid', a.appid],
+        ['redirect_uri', a.redirect_uri],
+        ['response_type', a.response_type ?? 'code'],
+        ['scope', a.scope ?? 'snsapi_login'],
+        ...(a.state !== undefined ? ([['state', a.state]] as Array<[string, string]>) : []),
+        ...(a.lang !== undefined ? ([['lang', a.lang]] as Array<[string, string]>) : []),
+      ];
+      const check = checkQrConnect(state, pairs);
+      if (!check.ok) throw new AuthorizeRejected(check.error);
+      const login = startQrLogin(state, check.request, deps.now());
+      return answerQrLogin(state, login.uuid, { userId: a.userId, allow: (a.decision ?? 'allow') === 'allow' }, deps.now());
+    },
     inject: (f) => void state.faults.push(createFaultRule(f)),
     clearFaults: () => void state.faults.splice(0),
     messages: (f = {}) =>
@@ -184,6 +201,7 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
     createMessageRoutes(deps, interactions),
     createUserRoutes(deps),
     createAuthorizeRoutes(deps, kit),
+    createQrConnectRoutes(deps, kit),
     createControlRoutes(control),
     createPageRoutes(deps, control, kit),
   ]) {

@@ -1,6 +1,7 @@
 /** The programmatic surface of the sandbox, shared by `sandbox.ts`, the control API and the pages. */
 import type { FaultSpec } from './faults.ts';
 import type { CreateUserInput, RegisterAppInput, UpdateAppInput } from './directory.ts';
+import type { RegisterWebsiteAppInput } from './qrconnect.service.ts';
 import type { UserAction } from './interactions.ts';
 import type { UrlVerification } from './pusher.ts';
 import type { AuthorizePageError } from './web-auth.service.ts';
@@ -11,6 +12,7 @@ import type {
   PushResult,
   Relation,
   SandboxApp,
+  SandboxWebsiteApp,
   SandboxLimits,
   SandboxState,
   SandboxUser,
@@ -38,6 +40,18 @@ export interface AuthorizeInput {
   decision?: 'allow' | 'decline';
   /** Overrides the app's double-redirect switch for this authorization. */
   doubleRedirect?: boolean;
+}
+
+/** A phone scanning a website app's QR login (§1.10), as `connect/qrconnect` would show it. */
+export interface QrConnectInput {
+  appid: string;
+  redirect_uri: string;
+  response_type?: string;
+  scope?: string;
+  state?: string;
+  lang?: 'cn' | 'en';
+  userId: string;
+  decision?: 'allow' | 'decline';
 }
 
 export interface AuthorizeResult {
@@ -86,6 +100,10 @@ export interface SandboxControl {
   /** A person does something in WeChat: text, voice, click, follow, unfollow, scan, location… */
   act(appId: string, userId: string, action: UserAction): Promise<PushResult>;
   authorize(a: AuthorizeInput): AuthorizeResult;
+  /** An Open Platform website app (§1.10): QR login and sns/* with its own appid/secret. */
+  registerWebsiteApp(a: RegisterWebsiteAppInput): SandboxWebsiteApp;
+  /** The QR page opened with these parameters, scanned and answered by `userId`'s phone. */
+  qrConnect(a: QrConnectInput): { location: string; code?: string };
   inject(f: FaultSpec): void;
   clearFaults(): void;
   messages(filter?: MessageFilter): DeliveredMessage[];

@@ -13,6 +13,8 @@ export type { SandboxLimits } from './limits.ts';
 
 export type PushMode = 'plain' | 'compat' | 'safe';
 export type WebAuthScope = 'snsapi_base' | 'snsapi_userinfo';
+/** Scopes a code or user token can carry: an official account's, or a website app's QR login (§1.10). */
+export type SnsScope = WebAuthScope | 'snsapi_login';
 
 export interface MenuItem {
   key: string;
@@ -51,6 +53,36 @@ export interface SandboxApp {
   /** When set, token endpoints answer 40164 to any other caller IP (§2.4). */
   ipWhitelist?: string[];
   menu: MenuItem[];
+}
+
+/**
+ * An Open Platform website app (网站应用, §1.10): its own AppID/AppSecret, only the QR login
+ * and the sns/* endpoints. People get an openid per website app; the unionid is shared by
+ * every app of the same Open Platform account (`openPlatformId`).
+ */
+export interface SandboxWebsiteApp {
+  appId: string;
+  appSecret: string;
+  name: string;
+  /** 授权回调域: bare domains, matched exactly like §1.1. */
+  redirectDomains: string[];
+  /** As for official accounts: real WeChat refuses ports; demo/test apps opt in. */
+  allowPortsInRedirect: boolean;
+  openPlatformId?: string;
+}
+
+/** One QR shown by `connect/qrconnect`, waiting for a phone to scan and confirm it. */
+export interface QrLogin {
+  uuid: string;
+  appId: string;
+  redirectUri: string;
+  state: string;
+  lang: 'cn' | 'en';
+  createdAt: number;
+  expiresAt: number;
+  status: 'waiting' | 'confirmed' | 'declined';
+  /** Where the desktop browser goes once the phone has answered. */
+  location?: string;
 }
 
 export interface SandboxUser {
@@ -106,7 +138,7 @@ export interface AuthCode {
   code: string;
   appId: string;
   userId: string;
-  scope: WebAuthScope;
+  scope: SnsScope;
   snapshot: boolean;
   issuedAt: number;
   expiresAt: number;
@@ -120,7 +152,7 @@ export interface UserToken {
   userId: string;
   openid: string;
   unionid?: string;
-  scope: WebAuthScope;
+  scope: SnsScope;
   snapshot: boolean;
   expiresAt: number;
   refreshExpiresAt: number;
@@ -215,6 +247,10 @@ export interface PushResult {
 export interface SandboxState {
   limits: SandboxLimits;
   apps: Map<string, SandboxApp>;
+  /** Open Platform website apps (§1.10), apart from the official accounts. */
+  websiteApps: Map<string, SandboxWebsiteApp>;
+  /** uuid → a QR login page's pending scan. */
+  qrLogins: Map<string, QrLogin>;
   users: Map<string, SandboxUser>;
   /** `${appId}|${userId}` → relation. */
   relations: Map<string, Relation>;
@@ -243,6 +279,8 @@ export function createState(limits: Partial<SandboxLimits> = {}): SandboxState {
   return {
     limits: { ...defaultLimits, ...limits },
     apps: new Map(),
+    websiteApps: new Map(),
+    qrLogins: new Map(),
     users: new Map(),
     relations: new Map(),
     openidIndex: new Map(),

@@ -1,17 +1,24 @@
 /**
- * Db over a `pg` Pool. Bounded everywhere (SECURITY.md D1): connecting gives up after
- * `connectTimeoutMs`, statements after `statementTimeoutMs`; a lost server turns into
- * DependencyUnavailableError('db') at once, and the pool reconnects by itself when the
- * server returns, so no restart is needed.
+ * Db over a `pg` Pool. Bounded everywhere (SECURITY.md D1): waiting for a free connection
+ * gives up after `poolWaitMs` (pool-gate.ts), connecting after `connectTimeoutMs`,
+ * statements after `statementTimeoutMs`; a lost server turns into
+ * DependencyUnavailableError('db') at once (for those waiting too), and the pool reconnects
+ * by itself when the server returns, so no restart is needed.
  */
 import pg from 'pg';
 import { DependencyUnavailableError } from '../http/errors.ts';
 import type { Db, QueryResult, Transaction } from './db.ts';
+import { createPoolGate, type PoolGateStats } from './pool-gate.ts';
 
 export interface PgDbOptions {
   url: string;
   max?: number;
+  /** Opening a connection to the server; also how soon a down server is noticed (1 s). */
   connectTimeoutMs?: number;
+  /** Waiting for a connection while all `max` are busy: load, not an outage (5 s). */
+  poolWaitMs?: number;
+  /** Requests allowed to wait at once; more are refused at once with 503 (1,000). */
+  maxWaiting?: number;
   statementTimeoutMs?: number;
   /** Schema to use (search_path); tests isolate themselves in a schema of their own. */
   schema?: string;
@@ -26,10 +33,13 @@ const types = {
   },
 };
 
-export async function createPgDb(opts: PgDbOptions): Promise<Db & { pool: pg.Pool }> {
+export async function createPgDb(opts: PgDbOptions): Promise<Db & { pool: pg.Pool; poolStats(): PoolGateStats }> {
+  const max = opts.max ?? 10;
+  const gate = createPoolGate({ max, waitMs: opts.poolWaitMs ?? 5000, maxWaiting: opts.maxWaiting ?? 1000 });
   const pool = new pg.Pool({
     connectionString: opts.url,
-    max: opts.max ?? 10,
+    max,
+    // With a permit in hand the pool always has room: this bounds connecting only.
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 1000,
     statement_timeout: opts.statementTimeoutMs ?? 5000,
     query_timeout: (opts.statementTimeoutMs ?? 5000) + 500,
@@ -44,8 +54,20 @@ export async function createPgDb(opts: PgDbOptions): Promise<Db & { pool: pg.Poo
     try {
       return await fn();
     } catch (err) {
-      if (isConnectionError(err)) throw new DependencyUnavailableError('db', err);
-      throw err;
+      if (!isConnectionError(err)) throw err;
+      // Whoever waits would meet the same dead server, one connect timeout each.
+      gate.failWaiting(err);
+      throw new DependencyUnavailableError('db', err);
+    }
+  };
+
+  /** Runs `fn` holding one of the `max` permits. */
+  const gated = async <T>(fn: () => Promise<T>): Promise<T> => {
+    await gate.acquire();
+    try {
+      return await fn();
+    } finally {
+      gate.release();
     }
   };
 
@@ -55,45 +77,51 @@ export async function createPgDb(opts: PgDbOptions): Promise<Db & { pool: pg.Poo
       return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
     });
 
-  const db: Db & { pool: pg.Pool } = {
+  const db: Db & { pool: pg.Pool; poolStats(): PoolGateStats } = {
     kind: 'pg',
     pool,
-    query: (sql, params) => query(pool, sql, params),
-    async transaction(fn) {
-      const client = await wrap(() => pool.connect());
-      let broken = false;
-      try {
-        await query(client, 'BEGIN');
-        const tx: Transaction = {
-          query: (sql, params) => query(client, sql, params),
-          exec: async (sql) => {
-            await wrap(() => client.query(sql));
-          },
-        };
-        const result = await fn(tx);
-        await query(client, 'COMMIT');
-        return result;
-      } catch (err) {
-        try {
-          await client.query('ROLLBACK');
-        } catch {
-          broken = true;
-        }
-        throw err;
-      } finally {
-        client.release(broken);
-      }
-    },
-    async exec(sql) {
-      await wrap(() => pool.query(sql));
-    },
-    async ping() {
-      await query(pool, 'SELECT 1');
-    },
+    poolStats: () => gate.stats(),
+    query: (sql, params) => gated(() => query(pool, sql, params)),
+    transaction: (fn) => gated(() => runTransaction(fn)),
+    exec: (sql) => gated(() => wrap(async () => void (await pool.query(sql)))),
+    ping: () => gated(async () => void (await query(pool, 'SELECT 1'))),
     async close() {
+      gate.failWaiting(new Error('the database pool is closing'));
       await pool.end();
     },
   };
+
+  async function runTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const client = await wrap(() => pool.connect());
+    // A connection lost between two statements makes a checked-out client emit 'error',
+    // which nobody else listens to: it would crash the process. The next statement fails
+    // with the cause instead, and the transaction rolls back (test/failure/dependencies).
+    const onLost = () => undefined;
+    client.on('error', onLost);
+    let broken = false;
+    try {
+      await query(client, 'BEGIN');
+      const tx: Transaction = {
+        query: (sql, params) => query(client, sql, params),
+        exec: async (sql) => {
+          await wrap(() => client.query(sql));
+        },
+      };
+      const result = await fn(tx);
+      await query(client, 'COMMIT');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw err;
+    } finally {
+      client.off('error', onLost);
+      client.release(broken);
+    }
+  }
   // Fail at start with a clear error if the server is not there.
   await db.ping();
   return db;

@@ -97,6 +97,34 @@ describe('authorizeUrl (§1.2)', () => {
   });
 });
 
+describe('qrConnectUrl (§1.10, website QR login)', () => {
+  const { client } = fakeWeChat(() => ({}));
+
+  it('When building the QR login URL, then it is connect/qrconnect with snsapi_login in the §1.2 order, lang before the fragment', () => {
+    const url = client.qrConnectUrl({ appId: 'wx0000000000000web', redirectUri: 'https://bridge.example.com/wechat/oauth/callback?oa=demo&app=web', state: 'abc123', lang: 'en' });
+    expect(url).toBe(
+      'https://open.weixin.qq.com/connect/qrconnect?appid=wx0000000000000web' +
+        '&redirect_uri=https%3A%2F%2Fbridge.example.com%2Fwechat%2Foauth%2Fcallback%3Foa%3Ddemo%26app%3Dweb' +
+        '&response_type=code&scope=snsapi_login&state=abc123&lang=en#wechat_redirect',
+    );
+  });
+
+  it('When no language is given, then WeChat\'s default applies (no lang parameter)', () => {
+    expect(client.qrConnectUrl({ appId: 'wx1', redirectUri: 'https://b.example/cb', state: 's' })).toBe(
+      'https://open.weixin.qq.com/connect/qrconnect?appid=wx1&redirect_uri=https%3A%2F%2Fb.example%2Fcb&response_type=code&scope=snsapi_login&state=s#wechat_redirect',
+    );
+  });
+
+  it('When state, redirect_uri or lang break WeChat\'s rules, then it is rejected like the authorize URL', () => {
+    const base = { appId: 'wx1', redirectUri: 'https://b.example/cb', state: 's' };
+    expect(() => client.qrConnectUrl({ ...base, state: 'a-b' })).toThrow(/qrConnectUrl: state/);
+    expect(() => client.qrConnectUrl({ ...base, redirectUri: 'https://b.example/cb#x' })).toThrow(/#/);
+    expect(() => client.qrConnectUrl({ ...base, redirectUri: 'https://b.example:8443/cb' })).toThrow(/port/);
+    expect(() => client.qrConnectUrl({ ...base, appId: 'wx1&scope=snsapi_base' })).toThrow(/appId/);
+    expect(() => client.qrConnectUrl({ ...base, lang: 'fr' as never })).toThrow(/lang/);
+  });
+});
+
 describe('exchangeCode (§1.5)', () => {
   it('When WeChat answers a token set, then scopes are split (trailing comma tolerated) and the request carries the right query', async () => {
     const { client, seen, lines } = fakeWeChat(() => ({ ...tokenBody, scope: 'snsapi_base,snsapi_userinfo,', unionid: 'uUnion1' }));

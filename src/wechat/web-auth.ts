@@ -1,6 +1,6 @@
 /**
- * WeChat web authorization (网页授权), wechat-protocol.md §1: the authorize URL, code exchange,
- * user-token refresh, `sns/userinfo` and `sns/auth`. Knows nothing of flows or bindings: the
+ * WeChat web authorization (网页授权), wechat-protocol.md §1: the authorize URL, the Open Platform
+ * website app's QR login URL (§1.10), code exchange, user-token refresh, `sns/userinfo` and `sns/auth`. Knows nothing of flows or bindings: the
  * caller owns state storage, code single-flight (SECURITY.md D5) and what a snapshot user means.
  *
  * Retry policy (SECURITY.md D1, D4): idempotent calls (refresh, userinfo, auth) get one retry with
@@ -35,6 +35,16 @@ export interface AuthorizeUrlParams {
   scope: WebAuthScope;
   state: string;
   forcePopup?: boolean;
+}
+
+/** §1.10: the QR login page of an Open Platform website app (not an official account). */
+export interface QrConnectUrlParams {
+  /** The website app's AppID. */
+  appId: string;
+  redirectUri: string;
+  state: string;
+  /** Language of WeChat's QR page; WeChat's default is `cn`. */
+  lang?: 'cn' | 'en';
 }
 
 export interface UserTokenSet {
@@ -104,6 +114,8 @@ const okSchema = z.object({ errcode: z.literal(0).optional(), errmsg: z.string()
 
 export interface WebAuthClient {
   authorizeUrl(params: AuthorizeUrlParams): string;
+  /** `connect/qrconnect` with scope `snsapi_login`: the code comes back to `redirectUri` like §1.4. */
+  qrConnectUrl(params: QrConnectUrlParams): string;
   exchangeCode(params: { appId: string; appSecret: string; code: string }): Promise<CodeExchangeResult>;
   /** `expectedOpenid`, when given, must equal the openid WeChat returns. */
   refresh(params: { appId: string; refreshToken: string; expectedOpenid?: string }): Promise<UserTokenSet>;
@@ -127,31 +139,48 @@ export function createWebAuthClient(opts: WebAuthClientOptions): WebAuthClient {
   const retryBusyOnce = <T>(fn: () => Promise<T>): Promise<T> =>
     withBackoff(fn, isBusy, { attempts: 2, baseMs: 100, capMs: 1_000, sleep: opts.sleep, random: opts.random });
 
-  function authorizeUrl(p: AuthorizeUrlParams): string {
-    if (!APPID_RE.test(p.appId)) throw new TypeError('authorizeUrl: invalid appId');
-    if (p.scope !== 'snsapi_base' && p.scope !== 'snsapi_userinfo') throw new TypeError('authorizeUrl: invalid scope');
+  /** The checks both links share (§1.1, §1.2); `what` names the method in the error. */
+  function checkLink(what: string, p: { appId: string; redirectUri: string; state: string }): void {
+    if (!APPID_RE.test(p.appId)) throw new TypeError(`${what}: invalid appId`);
     // WeChat echoes state unchanged only within this charset and length (§1.2).
-    if (!STATE_RE.test(p.state)) throw new TypeError('authorizeUrl: state must match [a-zA-Z0-9]{1,128}');
+    if (!STATE_RE.test(p.state)) throw new TypeError(`${what}: state must match [a-zA-Z0-9]{1,128}`);
     // A fragment would swallow the code WeChat appends (§1.2).
-    if (p.redirectUri.includes('#')) throw new TypeError('authorizeUrl: redirect_uri must not contain #');
+    if (p.redirectUri.includes('#')) throw new TypeError(`${what}: redirect_uri must not contain #`);
     let parsed: URL;
     try {
       parsed = new URL(p.redirectUri);
     } catch {
-      throw new TypeError('authorizeUrl: redirect_uri must be an absolute URL');
+      throw new TypeError(`${what}: redirect_uri must be an absolute URL`);
     }
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-      throw new TypeError('authorizeUrl: redirect_uri must be http(s)');
+      throw new TypeError(`${what}: redirect_uri must be http(s)`);
     }
     if (parsed.port !== '' && !opts.allowPortInRedirectUri) {
-      throw new TypeError('authorizeUrl: WeChat rejects a port in redirect_uri');
+      throw new TypeError(`${what}: WeChat rejects a port in redirect_uri`);
     }
+  }
+
+  function authorizeUrl(p: AuthorizeUrlParams): string {
+    if (p.scope !== 'snsapi_base' && p.scope !== 'snsapi_userinfo') throw new TypeError('authorizeUrl: invalid scope');
+    checkLink('authorizeUrl', p);
     // The parameter order is validated by WeChat and must stay exactly this (§1.2).
     return (
       `${oauthBase}/connect/oauth2/authorize?appid=${p.appId}` +
       `&redirect_uri=${encodeURIComponent(p.redirectUri)}` +
       `&response_type=code&scope=${p.scope}&state=${p.state}` +
       `${p.forcePopup ? '&forcePopup=true' : ''}#wechat_redirect`
+    );
+  }
+
+  function qrConnectUrl(p: QrConnectUrlParams): string {
+    if (p.lang !== undefined && p.lang !== 'cn' && p.lang !== 'en') throw new TypeError('qrConnectUrl: lang must be cn or en');
+    checkLink('qrConnectUrl', p);
+    // §1.10: the §1.2 parameter order, scope snsapi_login, `lang` after the checked part.
+    return (
+      `${oauthBase}/connect/qrconnect?appid=${p.appId}` +
+      `&redirect_uri=${encodeURIComponent(p.redirectUri)}` +
+      `&response_type=code&scope=snsapi_login&state=${p.state}` +
+      `${p.lang ? `&lang=${p.lang}` : ''}#wechat_redirect`
     );
   }
 
@@ -232,7 +261,7 @@ export function createWebAuthClient(opts: WebAuthClientOptions): WebAuthClient {
     }
   }
 
-  return { authorizeUrl, exchangeCode, refresh, userInfo, checkToken };
+  return { authorizeUrl, qrConnectUrl, exchangeCode, refresh, userInfo, checkToken };
 }
 
 function toTokenSet(body: z.infer<typeof tokenSetSchema>): UserTokenSet {

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DependencyUnavailableError } from '../../src/http/errors.ts';
+import { createPgDb } from '../../src/store/db-pg.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { createSchemaDb, DATABASE_URL, REDIS_URL } from '../helpers/stores.ts';
 import { hostPort, startTcpProxy, viaProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
@@ -113,5 +114,50 @@ describe.skipIf(!DATABASE_URL || !REDIS_URL)('a dependency lost while running (n
     pgProxy.restore();
     expect(await until(ready, 5000)).toBeLessThan(5000);
     await expect(app.deps.db.query('SELECT 1')).resolves.toMatchObject({ rowCount: 1 });
+  });
+});
+
+describe.skipIf(!DATABASE_URL)('the wait for a pooled connection (needs DATABASE_URL)', () => {
+  it('When every connection is busy for longer than the connect timeout, then a query waits its turn instead of failing (the old 1 s pool-wait 503)', async () => {
+    const db = await createPgDb({ url: DATABASE_URL!, max: 1, connectTimeoutMs: 1000, poolWaitMs: 5000 });
+    try {
+      const held = db.transaction(async (tx) => {
+        await tx.query('SELECT pg_sleep(1.5)');
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      const t0 = Date.now();
+      await expect(db.query('SELECT 1 AS one')).resolves.toMatchObject({ rows: [{ one: 1 }] });
+      expect(Date.now() - t0).toBeGreaterThan(1000);
+      await held;
+      expect(db.poolStats()).toMatchObject({ timedOut: 0, waited: 1 });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('When PostgreSQL goes away while requests queue for a connection, then they all fail within 1 s, not after the wait budget', async () => {
+    const proxy = await startTcpProxy(hostPort(DATABASE_URL!, 5432));
+    const db = await createPgDb({ url: viaProxy(DATABASE_URL!, proxy.port), max: 1, poolWaitMs: 10_000 });
+    try {
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((r) => (release = r));
+      const held = db.transaction(async (tx) => {
+        await tx.query('SELECT 1');
+        await gate;
+        await tx.query('SELECT 1');
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      const queued = Array.from({ length: 5 }, () => db.query('SELECT 1'));
+      proxy.cut();
+      release();
+      const t0 = Date.now();
+      const settled = await Promise.allSettled(queued);
+      expect(Date.now() - t0).toBeLessThan(1000);
+      for (const r of settled) expect(r.status === 'rejected' && r.reason instanceof DependencyUnavailableError).toBe(true);
+      await expect(held).rejects.toBeInstanceOf(DependencyUnavailableError);
+    } finally {
+      await db.close().catch(() => undefined);
+      await proxy.close();
+    }
   });
 });

@@ -5,6 +5,7 @@
  * exactly one binding. Numbers are printed so runs can be compared.
  */
 import { Agent, request } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LinkingFeature } from '../../src/linking/index.ts';
 import type { TestApp } from '../helpers/app.ts';
@@ -12,6 +13,21 @@ import { BOOT_TIMEOUT_MS, capturedLogger, startLinkingApp, authorizeAt, Browser,
 
 let app: TestApp;
 let linking: LinkingFeature;
+
+/** Event-loop delay over the run: on a loaded machine this, not the stores, is what stretches waits. */
+const lag = monitorEventLoopDelay({ resolution: 10 });
+
+/** What the run measured: the wait for a pooled Postgres connection (real Postgres only) and event-loop delay. */
+function measured(): string {
+  const stats = (app.deps.db as { poolStats?: () => { waited: number; maxWaitMs: number; totalWaitMs: number; timedOut: number; queueFull: number } }).poolStats?.();
+  const pool = stats ? `pool waits ${stats.waited} (mean ${stats.waited ? Math.round(stats.totalWaitMs / stats.waited) : 0} ms, max ${stats.maxWaitMs} ms), timed out ${stats.timedOut}, queue full ${stats.queueFull}` : 'pool: embedded';
+  const kvs = (app.deps.kv as { kvStats?: () => { commands: number; slow: number; maxMs: number; timedOut: number } }).kvStats?.();
+  const redis = kvs ? `redis round trips ${kvs.commands} (over 250 ms ${kvs.slow}, max ${kvs.maxMs} ms, timed out ${kvs.timedOut})` : 'kv: in memory';
+  const out = `setup retries ${setupRetries}; ${pool}; ${redis}; event-loop delay p99 ${Math.round(lag.percentile(99) / 1e6)} ms, max ${Math.round(lag.max / 1e6)} ms`;
+  lag.reset();
+  setupRetries = 0;
+  return out;
+}
 
 /** Warnings and errors of the app, summarised in the printed line when something fails closed. */
 const { log, lines: warnings } = capturedLogger('warn');
@@ -27,22 +43,26 @@ const reasons = () => {
 
 beforeAll(async () => {
   ({ app, linking } = await startLinkingApp({ overrides: { log } }));
+  lag.enable();
 }, BOOT_TIMEOUT_MS);
 afterAll(async () => {
+  lag.disable();
   agent.destroy();
   await app.stop();
 });
 
 /**
- * Setting flows up is not what these tests measure: on a saturated machine a setup step may
- * meet a store timeout (503, by design), and is then simply done again.
+ * Setting flows up is not what these tests measure: a setup step that fails (on an
+ * overloaded machine) is done again, and counted in the printed line.
  */
+let setupRetries = 0;
 async function settingUp<T>(fn: () => Promise<T>, tries = 3): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await fn();
     } catch (err) {
       if (i >= tries) throw err;
+      setupRetries += 1;
     }
   }
 }
@@ -116,7 +136,7 @@ describe('WeChat double redirect at scale', () => {
     const identities = Number((await app.deps.db.query<{ n: number }>('SELECT count(*)::int AS n FROM identities')).rows[0]!.n) - identitiesBefore;
     console.log(
       `[double-callback] ${FLOWS} flows, ${requests.length} callbacks: setup ${((t1 - t0) / 1000).toFixed(1)} s, callbacks ${((t2 - t1) / 1000).toFixed(1)} s; ` +
-        `statuses ${JSON.stringify(Object.fromEntries(statuses))}; outcomes per flow ${[...outcomesPerFlow].join('/')}; exchanges ${exchanges}; identities ${identities}; sessions ${sessions.size}; warnings ${reasons()}`,
+        `statuses ${JSON.stringify(Object.fromEntries(statuses))}; outcomes per flow ${[...outcomesPerFlow].join('/')}; exchanges ${exchanges}; identities ${identities}; sessions ${sessions.size}; warnings ${reasons()}; ${measured()}`,
     );
     expect([...statuses.keys()]).toEqual([302]);
     expect([...outcomesPerFlow]).toEqual([1]); // every repeat of a flow got the first one's outcome
@@ -124,7 +144,7 @@ describe('WeChat double redirect at scale', () => {
     expect(exchanges).toBe(FLOWS);
     expect(identities).toBe(FLOWS);
     expect(sessions.size).toBe(FLOWS);
-  }, 120_000);
+  }, 240_000);
 });
 
 describe('racing proofs of one account under exclusive', () => {
@@ -147,12 +167,18 @@ describe('racing proofs of one account under exclusive', () => {
     const ms = performance.now() - t0;
     const by = new Map<string, number>();
     for (const o of outcomes) by.set(`${o.status} ${o.location}`, (by.get(`${o.status} ${o.location}`) ?? 0) + 1);
-    console.log(`[exclusive-race] ${USERS} concurrent final steps in ${ms.toFixed(0)} ms: ${JSON.stringify(Object.fromEntries(by))}; warnings ${reasons()}`);
-    // Exactly one wins. The others see the conflict; on a saturated machine some may instead
-    // fail closed (503: the demo verify API answered late, or a store timed out), linking nothing.
+    const why = reasons();
+    console.log(`[exclusive-race] ${USERS} concurrent final steps in ${ms.toFixed(0)} ms: ${JSON.stringify(Object.fromEntries(by))}; warnings ${why}; ${measured()}`);
+    // Exactly one wins; the others see the conflict. Our stores never cause a 5xx here (the pool
+    // queues, Redis waits out event-loop stalls). The demo bank's verify API runs in this same
+    // process: on an overloaded machine it can answer after its 3 s deadline even through the
+    // bulkhead, and that step fails closed (503, nothing linked; SECURITY.md D1). With real
+    // Postgres and Redis and one core busy, we measured none of those either.
     expect(by.get('303 /link/card?done=linked')).toBe(1);
+    expect(why).not.toMatch(/: (db|kv)\b/);
     const late = outcomes.filter((o) => o.status === 503);
     for (const o of late) expect(o.text).toMatch(/暂时无法访问|没有保存任何更改/);
+    expect(why.match(/"proof step could not complete: merchant":(\d+)/)?.[1] ?? '0').toBe(String(late.length));
     expect((by.get('303 /link/card?done=conflict') ?? 0) + late.length).toBe(USERS - 1);
     const rows = await app.deps.db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM bindings WHERE merchant_id = 'card' AND status = 'active' AND account_display = $1`,
@@ -160,5 +186,5 @@ describe('racing proofs of one account under exclusive', () => {
     );
     expect(rows.rows[0]!.n).toBe(1);
     expect((await linking.service.verifyAuditChain()).ok).toBe(true);
-  }, 120_000);
+  }, 240_000);
 });

@@ -3,11 +3,16 @@
  * followed by hand (so each hop can be checked), and the WeChat-side steps done through
  * the sandbox's JSON control API as the person in front of the phone would.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { expect } from 'vitest';
 import type { LinkingFeature } from '../../src/linking/index.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+
+export const DESKTOP_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36';
 
 export const WECHAT_UA =
   'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2f) NetType/WIFI Language/zh_CN';
@@ -181,4 +186,33 @@ export function capturedLogger(level: string): { log: Logger; lines: string[] } 
 export async function startLinkingApp(opts: Parameters<typeof startTestApp>[0] = {}): Promise<{ app: TestApp; linking: LinkingFeature }> {
   const app = await startTestApp(opts);
   return { app, linking: app.deps.features.find((f) => f.name === 'linking') as LinkingFeature };
+}
+
+/** The website QR login's test world: merchant `site` on an account with a website app, `plain` on one without. */
+export const WEBSITE_LOGIN = { oaAppId: 'wx00000000000000ws', webAppId: 'wx000000000000web1' } as const;
+
+/** An app (sandbox on) configured for the website QR login of wechat-protocol.md §1.10. */
+export async function startWebsiteLoginApp(): Promise<TestApp> {
+  const file = join(mkdtempSync(join(tmpdir(), 'wxb-website-')), 'config.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      officialAccounts: [
+        {
+          id: 'oa',
+          appId: WEBSITE_LOGIN.oaAppId,
+          appSecret: 'website-oa-secret',
+          token: 'tok123',
+          originalId: 'gh_0000000000ws',
+          websiteApp: { appId: WEBSITE_LOGIN.webAppId, appSecret: 'website-app-secret' },
+        },
+        { id: 'oa2', appId: 'wx00000000000000w2', appSecret: 'website-oa2-secret', token: 'tok123', originalId: 'gh_0000000000w2' },
+      ],
+      merchants: [
+        { id: 'site', name: '网站商户 Site', officialAccount: 'oa', profile: 'userinfo', linking: [{ type: 'binding-code' }] },
+        { id: 'plain', name: '普通商户 Plain', officialAccount: 'oa2', linking: [{ type: 'binding-code' }] },
+      ],
+    }),
+  );
+  return startTestApp({ env: { BRIDGE_CONFIG: file, SANDBOX: '1' } });
 }

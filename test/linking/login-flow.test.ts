@@ -92,6 +92,20 @@ describe('login: the happy paths', () => {
     expect(r.location).toBe('/link/power');
   });
 
+  it('When the authorization server asks for a new authentication (fresh=1: prompt=login, max_age), then WeChat is asked again despite the session', async () => {
+    const b = new Browser(app.baseUrl);
+    const { userId } = await newWeChatUser(app);
+    await loginAs(app, b, 'power', userId);
+    const before = sessionCookie(b);
+    const r = await b.get('/wechat/login?merchant=power&next=%2Flink%2Fpower&fresh=1');
+    expect(r.status).toBe(302);
+    expect(r.location).toContain('/connect/oauth2/authorize?');
+    const cb = new URL(await authorizeAt(app, r.location!, userId));
+    const done = await b.get(cb.pathname + cb.search);
+    expect(done.location).toBe('/link/power');
+    expect(sessionCookie(b)).not.toBe(before);
+  });
+
   it('When identities of one person appear on two accounts with one unionid, then they share a person id and keep their own keys', async () => {
     const a = await linking.service.recordInteraction({ appId: 'wxaaaaaaaaaaaaaaaa', openid: 'o-first', unionid: 'u-shared' });
     const b = await linking.service.upsertFromLogin({ appId, openid: 'o-second', unionid: 'u-shared' });

@@ -3,6 +3,7 @@
  * fake linking feature standing in for WeChat login and linking (its own tests cover
  * those). RFC 6749 §4.1, RFC 7636, RFC 9700 §4.1/§4.5/§4.14, OIDC Core §3.1.
  */
+import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAKE_SESSION_COOKIE } from './fake-linking.ts';
@@ -23,6 +24,31 @@ afterAll(async () => {
 
 const json = async (r: Response) => (await r.json()) as Record<string, unknown>;
 
+/** OIDC Core §3.1.3.6 for ES256: the left half of SHA-256 of the access token, base64url. */
+const atHashOf = (token: string) => createHash('sha256').update(token, 'ascii').digest().subarray(0, 16).toString('base64url');
+
+/**
+ * An unredirectable error (RFC 6749 §4.1.2.1): never a Location. A browser (Accept: text/html)
+ * gets the zh-CN page naming the error; a client asking for JSON gets the RFC body.
+ */
+async function expectShown(url: string, error: string): Promise<void> {
+  const page = await new UserAgent().get(url);
+  expect(page.status).toBe(400);
+  expect(page.headers.get('location')).toBeNull();
+  expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+  expect(page.headers.get('cache-control')).toBe('no-store');
+  const html = await page.text();
+  expect(html).toContain('无法继续登录');
+  expect(html).toContain(`<code>${error}</code>`);
+  const api = await new UserAgent().get(url, { accept: 'application/json' });
+  expect(api.status).toBe(400);
+  expect(api.headers.get('location')).toBeNull();
+  expect(api.headers.get('content-type')).toMatch(/^application\/json/);
+  const body = await json(api);
+  expect(body.error).toBe(error);
+  expect(typeof body.error_description).toBe('string');
+}
+
 describe('authorization request validation (RFC 6749 §4.1.2.1, RFC 9700 §4.1.3)', () => {
   const { challenge } = pkce();
 
@@ -37,18 +63,34 @@ describe('authorization request validation (RFC 6749 §4.1.2.1, RFC 9700 §4.1.3
     ['explicit port', 'https://h5.card.example:443/auth/callback'],
     ['another client’s URI', POWER_REDIRECT],
   ])('When redirect_uri is a variant (%s), then the error is shown and never redirected (RFC 9700 §2.1)', async (_label, uri) => {
-    const r = await new UserAgent().get(flow.authorizeUrl(flow.cardRequest(challenge, { redirect_uri: uri })));
-    expect(r.status).toBe(400);
-    expect(r.headers.get('location')).toBeNull();
-    expect((await json(r)).error).toBe('invalid_request');
+    await expectShown(flow.authorizeUrl(flow.cardRequest(challenge, { redirect_uri: uri })), 'invalid_request');
   });
 
   it('When client_id is unknown, missing or repeated, then nothing is redirected', async () => {
     for (const client_id of ['nobody', undefined, ['card-h5', 'card-h5']]) {
-      const r = await new UserAgent().get(flow.authorizeUrl(flow.cardRequest(challenge, { client_id })));
-      expect(r.status).toBe(400);
-      expect(r.headers.get('location')).toBeNull();
+      await expectShown(flow.authorizeUrl(flow.cardRequest(challenge, { client_id })), 'invalid_request');
     }
+  });
+
+  it('When redirect_uri is repeated before it is verified, then nothing is redirected (RFC 6749 §3.1)', async () => {
+    await expectShown(flow.authorizeUrl(flow.cardRequest(challenge, { redirect_uri: [CARD_REDIRECT, CARD_REDIRECT] })), 'invalid_request');
+  });
+
+  it('When the unverifiable request carries markup, then the page escapes it and runs no script', async () => {
+    const evil = '<script>alert(1)</script>';
+    const r = await new UserAgent().get(flow.authorizeUrl(flow.cardRequest(challenge, { client_id: evil, redirect_uri: `https://x.example/${evil}` })));
+    expect(r.status).toBe(400);
+    const html = await r.text();
+    expect(html).not.toContain('<script>alert');
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)/);
+  });
+
+  it('When the browser prefers English, then the error page is in English', async () => {
+    const r = await new UserAgent().get(flow.authorizeUrl(flow.cardRequest(challenge, { client_id: 'nobody' })), { 'accept-language': 'en-US,en;q=0.9' });
+    expect(r.status).toBe(400);
+    const html = await r.text();
+    expect(html).toContain('<html lang="en"');
+    expect(html).toContain('This sign-in cannot continue');
   });
 
   it.each([
@@ -85,6 +127,34 @@ describe('the login, link and choose journey', () => {
     expect(new URL(r.headers.get('location')!).searchParams.get('error')).toBe('login_required');
   });
 
+  it('When prompt=login, then a logged-in user is sent to log in again, and the new login completes the request (OIDC Core §3.1.2.1)', async () => {
+    const { identity } = flow.user(['6222000011112222']);
+    const ua = new UserAgent();
+    ua.setCookie(FAKE_SESSION_COOKIE, app.linking.login(identity.id, APP_ID, Math.floor(Date.now() / 1000) - 30));
+    const r = await ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge, { prompt: 'login' })));
+    const loc = new URL(r.headers.get('location')!, app.baseUrl);
+    expect(loc.pathname).toBe('/wechat/login');
+    expect(loc.searchParams.get('fresh')).toBe('1');
+    // A login made during the request satisfies it: the continuation now answers with a code.
+    ua.setCookie(FAKE_SESSION_COOKIE, app.linking.login(identity.id, APP_ID, Math.floor(Date.now() / 1000) + 1));
+    const done = await ua.get(`${app.baseUrl}${loc.searchParams.get('next')}`);
+    expect(new URL(done.headers.get('location')!).searchParams.get('code')).toBeTruthy();
+  });
+
+  it('When max_age is exceeded, then login again, or login_required with prompt=none; within it, a code (OIDC Core §3.1.2.1)', async () => {
+    const { identity } = flow.user(['6222000011112222']);
+    const ua = new UserAgent();
+    ua.setCookie(FAKE_SESSION_COOKIE, app.linking.login(identity.id, APP_ID, Math.floor(Date.now() / 1000) - 600));
+    const stale = await ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge, { max_age: '300' })));
+    expect(new URL(stale.headers.get('location')!, app.baseUrl).pathname).toBe('/wechat/login');
+    const none = await ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge, { max_age: '300', prompt: 'none' })));
+    expect(new URL(none.headers.get('location')!).searchParams.get('error')).toBe('login_required');
+    const fresh = await ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge, { max_age: '3600' })));
+    expect(new URL(fresh.headers.get('location')!).searchParams.get('code')).toBeTruthy();
+    const bad = await ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge, { max_age: '-1' })));
+    expect(new URL(bad.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
+  });
+
   it('When the user has no account at the merchant, then they are sent to link one and come back', async () => {
     const { ua } = flow.user([]);
     const r = await ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge)));
@@ -103,6 +173,10 @@ describe('the login, link and choose journey', () => {
     const req = hiddenInput(await r.text(), 'req');
     const other = await new UserAgent().get(`${app.baseUrl}/oauth2/authorize/continue?req=${req}`, { accept: 'application/json' });
     expect(other.status).toBe(400);
+    expect((await json(other)).error).toBe('flow.expired');
+    const page = await new UserAgent().get(`${app.baseUrl}/oauth2/authorize/continue?req=${req}`);
+    expect(page.status).toBe(400);
+    expect(await page.text()).toContain('这次登录已过期或已在其他浏览器中打开');
   });
 
   it('When the user has several accounts, then a chooser is shown, and the chosen binding is in the token', async () => {
@@ -163,6 +237,7 @@ describe('the code exchange (RFC 6749 §4.1.3, RFC 7636 §4.6, OIDC Core §3.1.3
     const idt = decodeJwt(t.id_token as string);
     expect(decodeProtectedHeader(t.id_token as string).typ).toBe('JWT');
     expect(idt).toMatchObject({ iss: app.issuer, aud: 'card-h5', sub, nonce: 'n-456', name: '小明', picture: 'https://img.example/a.png' });
+    expect(idt.at_hash).toBe(atHashOf(t.access_token as string)); // OIDC Core §3.1.3.6
     expect(typeof t.refresh_token).toBe('string');
   });
 
@@ -253,11 +328,25 @@ describe('refresh tokens and unbinding (RFC 6749 §6, RFC 9700 §4.14.2, DESIGN 
     const { tokens } = await loggedIn();
     const r1 = await json(await refresh(tokens.refresh_token as string));
     expect(r1.refresh_token).not.toBe(tokens.refresh_token);
-    expect(r1.id_token).toBeUndefined();
     const reuse = await refresh(tokens.refresh_token as string);
     expect((await json(reuse)).error).toBe('invalid_grant');
     expect((await json(await refresh(r1.refresh_token as string))).error).toBe('invalid_grant');
     expect(await json(await flow.introspect(r1.access_token as string))).toEqual({ active: false });
+  });
+
+  it('When openid was granted, then a refresh returns a new ID token as OIDC Core §12.2 says: same iss, sub, aud and auth_time, no nonce, at_hash of the new access token', async () => {
+    const { tokens } = await loggedIn();
+    const first = decodeJwt(tokens.id_token as string);
+    const r1 = await json(await refresh(tokens.refresh_token as string));
+    const again = decodeJwt(r1.id_token as string);
+    expect(again).toMatchObject({ iss: first.iss, sub: first.sub, aud: first.aud, auth_time: first.auth_time });
+    expect(again.nonce).toBeUndefined();
+    expect(again.at_hash).toBe(atHashOf(r1.access_token as string));
+    expect(again.iat).toBeGreaterThanOrEqual(first.iat!);
+    // Without openid in the (narrowed) scope, no ID token.
+    const narrow = await json(await refresh(r1.refresh_token as string, { scope: 'offline_access' }));
+    expect(narrow.access_token).toBeTruthy();
+    expect(narrow.id_token).toBeUndefined();
   });
 
   it('When a refresh asks for a narrower scope, then it gets it; a wider one is invalid_scope', async () => {

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_SECRETS } from '../../src/config/demo.ts';
 import { createVerifier } from '../../src/verify/index.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { Browser, field, freshCard, loginAs, newWeChatUser, verifyAccount } from '../linking/helpers.ts';
+import { Browser, field, freshCard } from '../linking/helpers.ts';
+import { journey } from './journey.ts';
 
 let app: TestApp;
 let h5: client.Configuration;
@@ -25,24 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.stop();
 });
-
-/** A WeChat user walks the journey for `url` (an /oauth2/authorize URL): login, link a card, back. */
-async function journey(b: Browser, url: string, card: string): Promise<URL> {
-  const start = await b.get(url.slice(app.baseUrl.length));
-  expect(start.status).toBe(302);
-  const next = new URL(start.location!, app.baseUrl).searchParams.get('next')!;
-  expect(next).toMatch(/^\/oauth2\/authorize\/continue\?req=/);
-  const { userId } = await newWeChatUser(app);
-  const loggedIn = await loginAs(app, b, 'card', userId, next);
-  expect(loggedIn.location).toBe(next);
-  const toLink = await b.get(next);
-  expect(new URL(toLink.location!, app.baseUrl).pathname).toBe('/link/card');
-  const linked = await verifyAccount(b, 'card', { card });
-  expect(linked.status).toBeLessThan(400);
-  const done = await b.get(next);
-  expect(done.status).toBe(302);
-  return new URL(done.location!);
-}
 
 describe('openid-client v6 as the merchant (RFC 6749, RFC 7636, OIDC Core, RFC 7662, RFC 7009)', () => {
   it('When a merchant app runs the code flow, then every protocol check of openid-client passes and the tokens carry the binding', async () => {
@@ -59,7 +42,7 @@ describe('openid-client v6 as the merchant (RFC 6749, RFC 7636, OIDC Core, RFC 7
       nonce,
     });
     const card = freshCard();
-    const callback = await journey(new Browser(app.baseUrl), url.href, card);
+    const callback = await journey(app, new Browser(app.baseUrl), url.href, card);
     expect(callback.searchParams.get('iss')).toBe(app.config.publicUrl);
 
     // Code exchange; openid-client validates state, iss (RFC 9207), the ID token (signature via JWKS, iss, aud, nonce, exp).
@@ -109,7 +92,7 @@ describe('openid-client v6 as the merchant (RFC 6749, RFC 7636, OIDC Core, RFC 7
       code_challenge_method: 'S256',
       state,
     });
-    const callback = await journey(new Browser(app.baseUrl), url.href, freshCard());
+    const callback = await journey(app, new Browser(app.baseUrl), url.href, freshCard());
     const first = await client.authorizationCodeGrant(h5, callback, { pkceCodeVerifier, expectedState: state });
     await expect(client.authorizationCodeGrant(h5, callback, { pkceCodeVerifier, expectedState: state })).rejects.toMatchObject({ error: 'invalid_grant' });
     expect(await client.tokenIntrospection(h5, first.access_token)).toMatchObject({ active: false });
@@ -124,7 +107,7 @@ describe('the demo merchant H5 app (/demo/app)', () => {
     expect(landing.text).toContain('/demo/app/login');
     const login = await b.get('/demo/app/login');
     expect(login.status).toBe(302);
-    const callback = await journey(b, login.location!, freshCard());
+    const callback = await journey(app, b, login.location!, freshCard());
     expect(callback.pathname).toBe('/demo/app/callback');
     const page = await b.get(callback.pathname + callback.search);
     expect(page.status).toBe(200);
