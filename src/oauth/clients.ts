@@ -3,8 +3,10 @@
  * and those made in the admin UI (table admin_clients, DESIGN.md: "objects made in the admin
  * UI live beside it").
  * - Config clients are read from the live config at each lookup (the admin UI's config
- *   overlay replaces merchants in place); their secrets are hashed (scrypt) at start, or on
- *   first use for a client that appears later. Admin secrets are stored hashed by the admin
+ *   overlay replaces merchants in place). Their secrets are in memory already (the config
+ *   holds them), so a presented secret is compared by HMAC in constant time: hashing them
+ *   with scrypt at start protected nothing and cost ~16 MB of peak memory per client
+ *   (docs/BENCHMARKS.md, RSS). Admin secrets are stored hashed (scrypt) by the admin
  *   service; the hash is read with the client.
  * - An admin client is read from the database on first use and kept `cacheMs` (2 s); so an
  *   edit, a new secret, a disabled or a deleted client reaches every instance within that,
@@ -16,7 +18,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { JSONWebKeySet } from 'jose';
 import type { ClientConfig, MerchantConfig } from '../config/index.ts';
-import { hashSecret, safeEqual, verifySecret } from '../security/secrets.ts';
+import { safeEqual, verifySecret } from '../security/secrets.ts';
 import type { Queryable } from '../store/db.ts';
 import { findUiClientForAuth, type UiClientRecord } from './clients.queries.ts';
 
@@ -92,7 +94,6 @@ export function createClientRegistry(merchants: readonly MerchantConfig[], opts:
   const maxCached = opts.maxCached ?? 10_000;
   // Keyed by the (frozen) config objects: a changed config brings new objects, so nothing stale stays.
   const fromConfig = new WeakMap<ClientConfig, Client>();
-  const hashes = new WeakMap<ClientConfig, Promise<string>>();
   const memoKey = randomBytes(32);
   /** clientId → the hash a presented secret verified against, and that secret's HMAC. */
   const remembered = new Map<string, { hash: string; mac: string }>();
@@ -125,17 +126,6 @@ export function createClientRegistry(merchants: readonly MerchantConfig[], opts:
     return client;
   }
 
-  /** The scrypt hash of a config client's secret, made once per config object. */
-  function configHash(c: ClientConfig): Promise<string> | undefined {
-    if (!c.clientSecret) return undefined;
-    let h = hashes.get(c);
-    if (!h) {
-      h = hashSecret(c.clientSecret);
-      hashes.set(c, h);
-    }
-    return h;
-  }
-
   /** The admin client as the database has it now; a disabled one, or one of an unknown merchant, is none. */
   async function readAdmin(db: Queryable, clientId: string): Promise<Cached> {
     const r = await findUiClientForAuth(db, clientId);
@@ -162,7 +152,7 @@ export function createClientRegistry(merchants: readonly MerchantConfig[], opts:
 
   return {
     async init() {
-      await Promise.all(merchants.flatMap((m) => m.clients.map((c) => configHash(c))));
+      // Nothing to prepare: config secrets are compared in memory, admin ones read on use.
     },
     async get(clientId) {
       const e = configEntry(clientId);
@@ -172,10 +162,11 @@ export function createClientRegistry(merchants: readonly MerchantConfig[], opts:
     merchant,
     async checkSecret(client, presented) {
       const e = configEntry(client.clientId);
-      const hash = e ? await configHash(e.c) : (await admin(client.clientId))?.hash;
+      const mine = memo(client.clientId, presented);
+      if (e) return e.c.clientSecret !== undefined && safeEqual(mine, memo(client.clientId, e.c.clientSecret));
+      const hash = (await admin(client.clientId))?.hash;
       if (!hash) return false;
       const known = remembered.get(client.clientId);
-      const mine = memo(client.clientId, presented);
       if (known && known.hash === hash && safeEqual(known.mac, mine)) return true;
       if (!(await verifySecret(presented, hash))) return false;
       remembered.set(client.clientId, { hash, mac: mine });
