@@ -62,7 +62,7 @@ export function createOAuthFeature(deps: OAuthFeatureDeps): OAuthFeature {
   const policy: OAuthPolicy = { ...defaultPolicy, ...deps.policy };
   const issuer = deps.config.publicUrl;
   const keys = createKeysService({ db: deps.db, secrets: deps.secrets, log: deps.log, now: deps.now, policy, defaultAlg: deps.keyAlg });
-  const tokens = createTokensService({ issuer, keys, kv: deps.kv, now: deps.now });
+  const tokens = createTokensService({ issuer, keys, db: deps.db, now: deps.now });
   // Admin-made clients are read from the database, each cached 2 s (see clients.ts).
   const clients = createClientRegistry(deps.config.merchants, { db: deps.db, now: deps.now });
   const ready = Promise.all([keys.start(), clients.init()]).then(() => undefined);

@@ -1,16 +1,20 @@
 /**
  * Access tokens as issued and as checked by wxbridge itself (RFC 9068 §2, §4; RFC 8725
- * §3.1, §3.10, §3.11), with an in-memory key set (no database).
+ * §3.1, §3.10, §3.11), with an in-memory key set; revocations in the database (PGlite, or
+ * PostgreSQL with DATABASE_URL).
  */
 import { generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryKv } from '../store/kv-memory.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { primaryDb } from '../../test/helpers/stores.ts';
+import type { Db } from '../store/db.ts';
+import { migrate } from '../store/migrate.ts';
 import type { KeysService } from './keys.service.ts';
 import { createTokensService, type TokensService } from './tokens.service.ts';
 
 let tokens: TokensService;
 let key: { privateKey: CryptoKey; publicKey: CryptoKey };
 let now = Date.now();
+let db: Db;
 
 beforeAll(async () => {
   key = await generateKeyPair('ES256');
@@ -19,7 +23,12 @@ beforeAll(async () => {
     publicKey: (kid: string) => (kid === 'k1' ? { alg: 'ES256' as const, key: key.publicKey } : undefined),
     algorithms: () => ['ES256' as const],
   } as unknown as KeysService;
-  tokens = createTokensService({ issuer: 'https://bridge.example', keys, kv: createMemoryKv(), now: () => now });
+  db = await primaryDb.create();
+  await migrate(db);
+  tokens = createTokensService({ issuer: 'https://bridge.example', keys, db, now: () => now });
+});
+afterAll(async () => {
+  await primaryDb.dispose(db);
 });
 
 describe('access tokens (RFC 9068)', () => {
@@ -57,11 +66,22 @@ describe('access tokens (RFC 9068)', () => {
     expect((await tokens.verifyAccessToken(await mk({ kid: 'k1' }))).sub).toBe('c');
   });
 
-  it('When a token is revoked, then its jti is remembered until it would have expired', async () => {
+  it('When a token is revoked, then its jti is remembered until it would have expired, and twice is harmless', async () => {
+    await tokens.revokeAccessToken('jti-1', Math.floor(now / 1000) + 60);
     await tokens.revokeAccessToken('jti-1', Math.floor(now / 1000) + 60);
     expect(await tokens.isRevoked('jti-1')).toBe(true);
     expect(await tokens.isRevoked('jti-2')).toBe(false);
     await tokens.revokeAccessToken('jti-old', Math.floor(now / 1000) - 1);
     expect(await tokens.isRevoked('jti-old')).toBe(false);
+    now += 120_000;
+    try {
+      expect(await tokens.isRevoked('jti-1')).toBe(false);
+      // A later revocation prunes what has expired.
+      await tokens.revokeAccessToken('jti-3', Math.floor(now / 1000) + 60);
+      const { rows } = await db.query<{ jti: string }>('SELECT jti FROM revoked_access_tokens ORDER BY jti');
+      expect(rows.map((r) => r.jti)).toEqual(['jti-3']);
+    } finally {
+      now -= 120_000;
+    }
   });
 });

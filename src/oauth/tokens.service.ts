@@ -6,13 +6,12 @@
  * typ, and takes keys only from our own set by kid (RFC 8725 §3.1, §3.8, §3.10, §3.11).
  * ID tokens carry `at_hash` of the access token issued with them (OIDC Core §3.1.3.6 makes
  * it optional at the token endpoint; it ties the two together, also on refresh, §12.2).
- * Revocation of an access token is a Kv marker on its jti until it would expire anyway.
+ * Revocation of an access token is a row on its jti in PostgreSQL until it would expire anyway.
  */
 import { createHash } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
 import { z } from 'zod';
-import type { Kv } from '../store/kv.ts';
-import { keyspace } from '../store/keyspace.ts';
+import type { Queryable } from '../store/db.ts';
 import { randomId } from '../security/secrets.ts';
 import { InvalidToken } from './errors.ts';
 import type { KeysService } from './keys.service.ts';
@@ -90,7 +89,8 @@ export interface TokensService {
 
 const REQUIRED = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id'];
 
-export function createTokensService(deps: { issuer: string; keys: KeysService; kv: Kv; now: () => number }): TokensService {
+/** Revocations live in PostgreSQL (migration 660): see the migration for why not in Redis. */
+export function createTokensService(deps: { issuer: string; keys: KeysService; db: Queryable; now: () => number }): TokensService {
   const seconds = () => Math.floor(deps.now() / 1000);
 
   /** `extra` sees the algorithm of the key that signs (for `at_hash`). */
@@ -163,12 +163,20 @@ export function createTokensService(deps: { issuer: string; keys: KeysService; k
     },
 
     async revokeAccessToken(jti, exp) {
-      const ttl = exp * 1000 - deps.now();
-      if (ttl > 0) await deps.kv.set(keyspace.oauth.revokedJti(jti), '1', ttl + 1000);
+      if (exp * 1000 <= deps.now()) return;
+      await deps.db.query(
+        `INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, to_timestamp($2)) ON CONFLICT (jti) DO NOTHING`,
+        [jti, exp + 1],
+      );
+      await deps.db.query(
+        `DELETE FROM revoked_access_tokens WHERE jti IN (SELECT jti FROM revoked_access_tokens WHERE expires_at < to_timestamp($1) LIMIT 100)`,
+        [seconds()],
+      );
     },
 
     async isRevoked(jti) {
-      return (await deps.kv.get(keyspace.oauth.revokedJti(jti))) !== null;
+      const { rows } = await deps.db.query(`SELECT 1 FROM revoked_access_tokens WHERE jti = $1 AND expires_at > to_timestamp($2)`, [jti, seconds()]);
+      return rows.length > 0;
     },
   };
 }

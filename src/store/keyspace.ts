@@ -48,7 +48,6 @@ export const keyspace = {
   oauth: {
     authCode: (code: string) => `as:code:${digest(code)}`,
     usedAuthCode: (code: string) => `as:code-used:${digest(code)}`,
-    revokedJti: (jti: string) => `as:revoked:${jti}`,
     /** A pending authorization request (validated /oauth2/authorize parameters) while the user logs in, links or chooses. */
     authzRequest: (id: string) => `as:authz:${digest(id)}`,
     /** private_key_jwt assertion ids, single-use until the assertion expires (RFC 7523 §3). */

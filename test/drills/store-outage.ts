@@ -5,7 +5,8 @@
  * answer while down, how long until everything works again. Checked: every answer while
  * down is fast and, when refused, a 503 (a retry page or an RFC 9457 body); no token
  * without a consumed state and a durable binding; every push refused while down is
- * acknowledged when WeChat retries after; every notice accepted — or refused and sent again
+ * acknowledged when WeChat retries after; with only Redis down, notices are still accepted
+ * (SECURITY.md D1: the outbox is in PostgreSQL); every notice accepted — or refused and sent again
  * with its Idempotency-Key — reaches WeChat exactly once.
  */
 import { randomBytes } from 'node:crypto';
@@ -59,6 +60,8 @@ export async function storeOutageDrill(d: DrillApp, which: 'db' | 'kv', o: Drill
       record('notice', n);
       if (n.ok) acceptedKeys.add(k);
       else retryKeys.push(k);
+      // D1: with only Redis down, a notice is still enqueued into the PostgreSQL outbox.
+      if (which === 'kv' && !n.ok) violations.push(`a notice was refused (${n.status}) while only Redis was down`);
       const push = subscribePush(d);
       const p = await deliverPush(push);
       record('push', p);
