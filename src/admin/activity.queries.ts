@@ -1,7 +1,8 @@
 /**
  * The identity activity log (migration 650): the inbox reports each accepted push as
  * metadata (kind, time, intent), and the identity timeline reads it. Written after WeChat
- * was answered; rows older than `KEEP_MS` are pruned by the writer, at most once an hour.
+ * was answered, in batches; rows older than `KEEP_MS` are pruned by the writer, at most
+ * once an hour.
  */
 import { z } from 'zod';
 import type { Activity, OnActivity } from '../inbox/activity.ts';
@@ -11,23 +12,54 @@ import { date } from './rows.ts';
 const KEEP_MS = 90 * 86_400_000;
 const PRUNE_EVERY_MS = 3600_000;
 
-export function createActivityRecorder(deps: { db: Db; now: () => number }): OnActivity {
+interface Pending {
+  a: Activity;
+  done: () => void;
+  fail: (err: unknown) => void;
+}
+
+/**
+ * Rows are gathered for `flushMs` (or until `maxBatch`) and written with one INSERT, so a
+ * busy account costs a statement per batch, not one per push. Each caller's promise settles
+ * when its row is written (the inbox's task tracking, and so shutdown, waits for it).
+ */
+export function createActivityRecorder(deps: { db: Db; now: () => number; flushMs?: number; maxBatch?: number }): OnActivity {
+  const flushMs = deps.flushMs ?? 100;
+  const maxBatch = deps.maxBatch ?? 500;
   let prunedAt = 0;
-  return async (a: Activity) => {
-    await deps.db.query('INSERT INTO identity_activity (app_id, openid, kind, intent, merchant_id, at) VALUES ($1, $2, $3, $4, $5, $6)', [
-      a.appId,
-      a.openid,
-      a.kind,
-      a.intent,
-      a.merchantId,
-      a.at,
-    ]);
-    const t = deps.now();
-    if (t - prunedAt >= PRUNE_EVERY_MS) {
-      prunedAt = t;
-      await deps.db.query('DELETE FROM identity_activity WHERE at < $1', [new Date(t - KEEP_MS)]);
+  let pending: Pending[] = [];
+  let timer: NodeJS.Timeout | null = null;
+
+  async function flush(): Promise<void> {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    const batch = pending;
+    pending = [];
+    if (batch.length === 0) return;
+    const col = <T>(f: (a: Activity) => T) => batch.map((p) => f(p.a));
+    try {
+      await deps.db.query(
+        `INSERT INTO identity_activity (app_id, openid, kind, intent, merchant_id, at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])`,
+        [col((a) => a.appId), col((a) => a.openid), col((a) => a.kind), col((a) => a.intent), col((a) => a.merchantId), col((a) => a.at.toISOString())],
+      );
+      const t = deps.now();
+      if (t - prunedAt >= PRUNE_EVERY_MS) {
+        prunedAt = t;
+        await deps.db.query('DELETE FROM identity_activity WHERE at < $1', [new Date(t - KEEP_MS)]);
+      }
+      for (const p of batch) p.done();
+    } catch (err) {
+      for (const p of batch) p.fail(err);
     }
-  };
+  }
+
+  return (a: Activity) =>
+    new Promise<void>((done, fail) => {
+      pending.push({ a, done, fail });
+      if (pending.length >= maxBatch) void flush();
+      else timer ??= setTimeout(() => void flush(), flushMs);
+    });
 }
 
 const activityRow = z.object({ kind: z.string(), intent: z.string().nullable(), merchant_id: z.string().nullable(), at: date });

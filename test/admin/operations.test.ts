@@ -373,7 +373,10 @@ describe('admin operations: deliveries, timeline, dashboard', { timeout: 60_000 
     // 70 more messages: two pages, every event once, newest first.
     const record = createActivityRecorder({ db: app.deps.db, now: () => app.clock.now });
     const t0 = app.clock.now - 3600_000;
-    for (let i = 0; i < 70; i++) await record({ appId: DEMO_ACCOUNT.appId, openid, kind: 'event.CLICK', intent: `menu-${i}`, merchantId: 'card', at: new Date(t0 + Math.floor(i / 3) * 1000) });
+    // Recorded at once, they are written as one batch.
+    await Promise.all(
+      Array.from({ length: 70 }, (_, i) => record({ appId: DEMO_ACCOUNT.appId, openid, kind: 'event.CLICK', intent: `menu-${i}`, merchantId: 'card', at: new Date(t0 + Math.floor(i / 3) * 1000) })),
+    );
     const first = await root.get(`/admin/identities/${identity.id}`);
     const older = /id="timeline-older" href="([^"]+)"/.exec(first.text)![1]!.replace(/&amp;/g, '&');
     const second = await root.get(older);
