@@ -1,10 +1,11 @@
 /** The node-oidc-provider code flow, driven like the bridge's login flow. */
 import { createHash, randomBytes } from 'node:crypto';
-import { driveFlows, Jar, location, step, type FlowResult } from './lib/flow-driver.ts';
+import { driveFlows, Jar, location, step, type DriveOptions, type FlowResult } from './lib/flow-driver.ts';
 
-export async function runOidcProviderFlow(base: string, opts: { concurrency: number; durationSec: number }): Promise<FlowResult> {
+/** One minimal code flow (PKCE S256, state, nonce, scope openid) per call, ending with the token exchange. */
+export function oidcProviderFlow(base: string): () => Promise<void> {
   const basic = 'Basic ' + Buffer.from('bench:bench-secret-bench-secret').toString('base64');
-  return driveFlows(async () => {
+  return async () => {
     const jar = new Jar();
     const verifier = randomBytes(32).toString('base64url');
     const challenge = createHash('sha256').update(verifier).digest('base64url');
@@ -19,6 +20,11 @@ export async function runOidcProviderFlow(base: string, opts: { concurrency: num
       body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: 'http://127.0.0.1/cb', code_verifier: verifier }),
     });
     if (tok.status !== 200) throw new Error(`token ${tok.status}`);
-    await tok.arrayBuffer();
-  }, opts);
+    const body = (await tok.json()) as { access_token?: string; id_token?: string };
+    if (!body.access_token || !body.id_token) throw new Error('token response without access_token or id_token');
+  };
+}
+
+export async function runOidcProviderFlow(base: string, opts: DriveOptions): Promise<FlowResult> {
+  return driveFlows(oidcProviderFlow(base), opts);
 }

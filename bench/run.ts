@@ -4,7 +4,9 @@
  * runs pinned to core 0; this process (the load generator) to core 1. Results are
  * appended to docs/BENCHMARKS.md with the commit, Node version and CPU model.
  *
- * BENCH_DURATION (s, default 10) sets each measured run; BENCH_ONLY=a,b picks scenarios.
+ * BENCH_DURATION (s, default 10) sets each measured run; BENCH_ONLY=a,b picks scenarios
+ * (the bare-Koa baseline always runs); BENCH_NO_APPEND=1 prints the table without
+ * appending it to docs/BENCHMARKS.md (exploratory runs).
  */
 import { execSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -57,7 +59,7 @@ async function main(): Promise<void> {
 
   const port = 3902;
   const bridge = await startBridge(port);
-  const ctx: BenchContext = { baseUrl: `http://127.0.0.1:${port}`, durationSec: DURATION, databaseUrl: DATABASE_URL, redisUrl: REDIS_URL };
+  const ctx: BenchContext = { baseUrl: `http://127.0.0.1:${port}`, durationSec: DURATION, databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, demoRssMb: () => bridge.peakRssMb() };
   for (const s of scenarios) {
     if (ONLY && !ONLY.includes(s.id)) continue;
     try {
@@ -66,9 +68,12 @@ async function main(): Promise<void> {
         rows.push({ name: s.name, note: 'skipped: endpoint not available' });
         continue;
       }
-      const row: Row = { name: s.name, ...r, rssMb: bridge.peakRssMb() };
-      if (r.result) row.ratio = r.result.rps / baseline.rps;
-      rows.push(row);
+      const { before = [], ...own } = r;
+      for (const b of [...before, { name: s.name, ...own }]) {
+        const row: Row = { ...b, rssMb: b.rssMb ?? bridge.peakRssMb() };
+        if (b.result) row.ratio = b.result.rps / baseline.rps;
+        rows.push(row);
+      }
       console.log(`[bench] ${s.name}: ${r.result ? `${r.result.rps} req/s` : JSON.stringify(r.custom)}`);
     } catch (err) {
       rows.push({ name: s.name, note: `failed: ${(err as Error).message}` });
@@ -103,6 +108,10 @@ function report(rows: Row[], meta: { commit: string; cpu: string }): void {
     ),
     '',
   ];
+  if (process.env.BENCH_NO_APPEND === '1') {
+    console.log(lines.join('\n'));
+    return;
+  }
   if (!existsSync(OUT)) writeFileSync(OUT, '# Benchmarks\n\nAppended by `npm run bench`. Every figure is from that command on the machine named in its section.\n');
   appendFileSync(OUT, lines.join('\n'));
   console.log(readFileSync(OUT, 'utf8').split('\n').slice(-rows.length - 3).join('\n'));

@@ -1,20 +1,46 @@
 /**
  * The benchmark scenarios. Each returns null when the bridge does not serve what it
  * measures yet, so the harness reports it as skipped instead of failing.
+ *
+ * Ids for BENCH_ONLY: healthz, jwks, token, push (the demo-mode bridge), then login-flow,
+ * rss, notices, scale (a production-mode deployment of their own: bench/lib/deployment.ts;
+ * the bridge that serves the WeChat login listens on port 80). Knobs:
+ * BENCH_FLOW_CONCURRENCY (16), BENCH_NOTICES (20000 deliveries), BENCH_NOTICE_RATE (steady
+ * enqueue/s; default half the one-worker rate, ≤ 1000), BENCH_SCALE=full (adds 10M bindings),
+ * BENCH_SCALE_SIZES=a,b (trial sizes), BENCH_SCALE_FLOW_RATE (5 flows/s), BENCH_CPU_PROF=dir
+ * (V8 CPU profiles of the production bridges).
  */
 import { measure, type LoadResult } from './lib/load.ts';
+import { available, measurePush } from './lib/push-sample.ts';
+import { noticeScenarios } from './notices.ts';
+import { productionScenarios } from './production.ts';
+import { scaleScenarios } from './scale.ts';
 
 export interface BenchContext {
+  /** The demo-mode bridge that run.ts started (pinned to core 0). */
   baseUrl: string;
   durationSec: number;
   databaseUrl: string;
   redisUrl: string;
+  /** Peak RSS of that demo-mode bridge so far (MB). */
+  demoRssMb(): number | undefined;
 }
 
-export interface ScenarioResult {
+/** One line of the results table. */
+export interface ResultRow {
+  name: string;
   result?: LoadResult;
   custom?: Record<string, string | number>;
   note?: string;
+  /** Peak RSS of the process this row measured; run.ts otherwise shows the demo bridge's. */
+  rssMb?: number;
+}
+
+export interface ScenarioResult extends Omit<ResultRow, 'name'> {
+  /** Replaces the scenario's name in the table (e.g. the size of the last cost-growth step). */
+  name?: string;
+  /** Rows measured by the scenario before its own (e.g. its baseline), shown above it. */
+  before?: ResultRow[];
 }
 
 export interface Scenario {
@@ -22,14 +48,6 @@ export interface Scenario {
   name: string;
   run(ctx: BenchContext): Promise<ScenarioResult | null>;
 }
-
-const available = async (url: string, init?: RequestInit) => {
-  try {
-    return (await fetch(url, init)).status < 400;
-  } catch {
-    return false;
-  }
-};
 
 const CARD_BACKEND = 'Basic ' + Buffer.from('card-backend:demo-card-backend-secret').toString('base64');
 
@@ -64,43 +82,15 @@ export const scenarios: Scenario[] = [
   },
 ];
 
-/** Safe-mode pushes, each a new MsgId (so de-duplication claims every one), signed and encrypted as WeChat does. */
 scenarios.push({
   id: 'push',
   name: 'wxbridge POST /wechat/push/demo (safe mode, unique MsgId, dedupe on Redis)',
   async run(ctx) {
     const { DEMO_ACCOUNT } = await import('../src/config/demo.ts');
-    const { createMessageCipher, sha1Sorted } = await import('../src/wechat/crypto.ts');
-    const { buildWeChatXml } = await import('../src/wechat/xml.ts');
-    const cipher = createMessageCipher({ appId: DEMO_ACCOUNT.appId, encodingAesKeys: [DEMO_ACCOUNT.encodingAesKey] });
-    let seq = 0n;
-    const base = BigInt(Date.now()) * 1000n;
-    const openid = 'oBenchUser000000000000000001';
-    const sample = () => {
-      const timestamp = String(Math.floor(Date.now() / 1000));
-      const nonce = String(Math.floor(Math.random() * 1e9));
-      const xml = buildWeChatXml({ ToUserName: DEMO_ACCOUNT.originalId, FromUserName: openid, CreateTime: Number(timestamp), MsgType: 'text', Content: 'hello', MsgId: base + seq++ });
-      const encrypt = cipher.encrypt(xml);
-      const q = new URLSearchParams({
-        signature: sha1Sorted(DEMO_ACCOUNT.token, timestamp, nonce),
-        timestamp,
-        nonce,
-        openid,
-        encrypt_type: 'aes',
-        msg_signature: sha1Sorted(DEMO_ACCOUNT.token, timestamp, nonce, encrypt),
-      });
-      return { path: `/wechat/push/demo?${q}`, body: `<xml><ToUserName><![CDATA[${DEMO_ACCOUNT.originalId}]]></ToUserName><Encrypt><![CDATA[${encrypt}]]></Encrypt></xml>` };
-    };
-    const probe = sample();
-    if (!(await available(`${ctx.baseUrl}${probe.path}`, { method: 'POST', body: probe.body, headers: { 'content-type': 'text/xml' } }))) return null;
-    return {
-      result: await measure({
-        url: `${ctx.baseUrl}/wechat/push/demo`,
-        method: 'POST',
-        headers: { 'content-type': 'text/xml' },
-        setupRequest: (req) => ({ ...req, ...sample() }),
-        durationSec: ctx.durationSec,
-      }),
-    };
+    const result = await measurePush(ctx.baseUrl, DEMO_ACCOUNT, ctx.durationSec);
+    return result ? { result } : null;
   },
 });
+
+// Production-mode scenarios (config file, sandbox and workers as their own processes): issues 5, 7, 9.
+scenarios.push(...productionScenarios, ...noticeScenarios, ...scaleScenarios);

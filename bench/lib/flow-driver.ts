@@ -41,16 +41,37 @@ export interface FlowResult {
   firstError?: string;
 }
 
-export async function driveFlows(flow: () => Promise<void>, opts: { concurrency: number; durationSec: number }): Promise<FlowResult> {
+export interface DriveOptions {
+  concurrency: number;
+  durationSec: number;
+  /**
+   * Starts flows on a fixed schedule (flows/s) instead of back to back, still with at most
+   * `concurrency` in flight: latency at a given load (SECURITY.md E: at 50 % of the maximum).
+   */
+  ratePerSec?: number;
+}
+
+export async function driveFlows(flow: () => Promise<void>, opts: DriveOptions): Promise<FlowResult> {
   const end = performance.now() + opts.durationSec * 1000;
   const times: number[] = [];
   let failed = 0;
   let firstError: string | undefined;
   const t0 = performance.now();
+  let nextStart = t0;
+  const interval = opts.ratePerSec ? 1000 / opts.ratePerSec : 0;
   await Promise.all(
     Array.from({ length: opts.concurrency }, async () => {
       while (performance.now() < end) {
-        const s = performance.now();
+        let s = performance.now();
+        if (interval) {
+          // Take the next slot of the schedule; a flow that starts late is timed from its slot,
+          // so queueing behind a slow server shows in the latency (no coordinated omission).
+          const slot = nextStart;
+          nextStart += interval;
+          if (slot >= end) break;
+          if (slot > s) await new Promise((r) => setTimeout(r, slot - s));
+          s = slot;
+        }
         try {
           await flow();
           times.push(performance.now() - s);

@@ -23,8 +23,10 @@ export function spawnPinned(cpu: number, args: string[], env: Record<string, str
     err += d.toString();
     if (err.length > 20_000) err = err.slice(-10_000);
   });
-  child.on('exit', (code) => {
+  let stopping = false;
+  child.on('exit', (code, signal) => {
     if (code && code !== 0 && code !== 143) console.error(`[bench] process exited ${code}: ${err.slice(-2000)}`);
+    else if (signal && !stopping) console.error(`[bench] ${args.join(' ')} was killed by ${signal}: ${err.slice(-500)}`);
   });
   return {
     child,
@@ -39,7 +41,9 @@ export function spawnPinned(cpu: number, args: string[], env: Record<string, str
     },
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        // A process that already ended (by itself or by a signal) emits no second 'exit'.
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        stopping = true;
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
         setTimeout(() => child.kill('SIGKILL'), 5000).unref();
@@ -59,4 +63,27 @@ export async function waitForUrl(url: string, timeoutMs = 60_000): Promise<void>
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${url} did not come up in ${timeoutMs} ms`);
+}
+
+/** Refuses to start a server where one already answers (a leftover of a killed run would be measured instead). */
+export async function assertFree(url: string): Promise<void> {
+  const answered = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+    () => true,
+    () => false,
+  );
+  if (answered) throw new Error(`something already answers at ${url}: stop it first`);
+}
+
+/** Waits for `url`, failing at once if the process exits first (a config error, a port in use). */
+export async function waitUntilUp(proc: Proc, url: string): Promise<void> {
+  let onExit: (() => void) | undefined;
+  const exited = new Promise<never>((_, reject) => {
+    onExit = () => reject(new Error(`the process for ${url} exited with ${proc.child.exitCode} before it was ready`));
+    proc.child.once('exit', onExit);
+  });
+  try {
+    await Promise.race([waitForUrl(url, 120_000), exited]);
+  } finally {
+    if (onExit) proc.child.off('exit', onExit);
+  }
 }
