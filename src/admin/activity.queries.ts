@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import type { Activity, OnActivity } from '../inbox/activity.ts';
 import type { Db, Queryable } from '../store/db.ts';
-import { date } from './rows.ts';
+import { date } from '../store/rows.ts';
 
 const KEEP_MS = 90 * 86_400_000;
 const PRUNE_EVERY_MS = 3600_000;

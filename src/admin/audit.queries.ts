@@ -3,23 +3,13 @@
  * and an identity's timeline. Scoped accounts see only rows of their merchant; rows
  * without a merchant (sign-ins, key rotations) are for unscoped accounts only.
  */
-import { z } from 'zod';
+import { type z } from 'zod';
 import type { Queryable } from '../store/db.ts';
-import { date, int, isUuid, jsonObject } from './rows.ts';
+import { isUuid } from '../store/rows.ts';
 import { scopeSql, type Scope } from './policy.ts';
+import { auditRowSchema } from '../linking/audit.queries.ts';
 
-const auditRow = z.object({
-  id: int,
-  at: date,
-  actor: z.string(),
-  action: z.string(),
-  merchant_id: z.string().nullable(),
-  identity_id: z.string().nullable(),
-  binding_id: z.string().nullable(),
-  source: z.string().nullable(),
-  detail: jsonObject,
-  hash: z.string(),
-});
+const auditRow = auditRowSchema.omit({ prev_hash: true });
 export type AuditRow = z.infer<typeof auditRow>;
 
 const COLUMNS = 'id, at, actor, action, merchant_id, identity_id, binding_id, source, detail, hash';

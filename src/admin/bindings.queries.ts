@@ -5,24 +5,13 @@
  */
 import { z } from 'zod';
 import type { Queryable } from '../store/db.ts';
-import { date, isUuid } from './rows.ts';
+import { isUuid } from '../store/rows.ts';
 import { scopeSql, type Scope } from './policy.ts';
+import { bindingRow } from '../linking/bindings.queries.ts';
 
-
-const rowSchema = z.object({
-  id: z.string(),
-  merchant_id: z.string(),
-  identity_id: z.string(),
-  account_id: z.string(),
-  account_display: z.string().nullable(),
-  status: z.enum(['active', 'revoked']),
-  is_default: z.boolean(),
+const rowSchema = bindingRow.omit({ proven_at: true }).extend({
   proof: z.string(),
-  created_by: z.string(),
-  created_at: date,
-  revoked_at: date.nullable(),
   revoked_by: z.string().nullable(),
-  revoke_reason: z.string().nullable(),
   app_id: z.string(),
   openid: z.string(),
   unionid: z.string().nullable(),

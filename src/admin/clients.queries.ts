@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { Queryable } from '../store/db.ts';
-import { date, int } from './rows.ts';
+import { date, int } from '../store/rows.ts';
 import { scopeSql, type Scope } from './policy.ts';
 
 const clientRow = z.object({

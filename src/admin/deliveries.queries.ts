@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { Queryable } from '../store/db.ts';
-import { date, int, isUuid } from './rows.ts';
+import { date, int, isUuid } from '../store/rows.ts';
 import { scopeSql, type Scope } from './policy.ts';
 
 

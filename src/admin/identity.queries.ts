@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { Queryable } from '../store/db.ts';
-import { date, isUuid } from './rows.ts';
+import { date, isUuid } from '../store/rows.ts';
 import { scopeSql, type Scope } from './policy.ts';
 
 

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { Queryable } from '../store/db.ts';
-import { date, isUuid } from './rows.ts';
+import { date, isUuid } from '../store/rows.ts';
 
 
 const sessionRow = z.object({

@@ -16,7 +16,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { DependencyUnavailableError } from '../http/errors.ts';
-import { parseStored } from '../linking/stored.ts';
+import { parseStored } from '../store/rows.ts';
 import type { Db } from '../store/db.ts';
 import { digest, keyspace, ttl } from '../store/keyspace.ts';
 import type { Kv } from '../store/kv.ts';

@@ -14,7 +14,7 @@
  *   conservative — two callers at the limit may both give up.
  */
 import { z } from 'zod';
-import { parseStored } from '../linking/stored.ts';
+import { parseStored } from '../store/rows.ts';
 import { keyspace } from '../store/keyspace.ts';
 import type { Kv } from '../store/kv.ts';
 

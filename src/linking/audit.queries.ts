@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import type { Queryable } from '../store/db.ts';
 import { auditHash, GENESIS_HASH, type AuditContent } from './audit-chain.ts';
-import { date, json } from './rows.ts';
+import { date, int, jsonObject } from '../store/rows.ts';
 
 /** hashtext-free constant: the one lock id of the audit chain. */
 const AUDIT_LOCK_ID = 7_331_000_200;
@@ -54,8 +54,9 @@ export async function appendAudit(q: Queryable, e: AuditEntry, at: Date): Promis
   );
 }
 
-const rowSchema = z.object({
-  id: z.union([z.number(), z.string()]).transform(Number),
+/** An audit_log row as stored; the admin's reads leave out `prev_hash`. */
+export const auditRowSchema = z.object({
+  id: int,
   at: date,
   actor: z.string(),
   action: z.string(),
@@ -63,7 +64,7 @@ const rowSchema = z.object({
   identity_id: z.string().nullable(),
   binding_id: z.string().nullable(),
   source: z.string().nullable(),
-  detail: json(z.record(z.string(), z.unknown())),
+  detail: jsonObject,
   prev_hash: z.string(),
   hash: z.string(),
 });
@@ -88,7 +89,7 @@ export async function verifyAuditChain(q: Queryable, pageSize = 1000): Promise<C
     );
     if (r.rows.length === 0) return { ok: true, checked };
     for (const raw of r.rows) {
-      const row = rowSchema.parse(raw);
+      const row = auditRowSchema.parse(raw);
       const content: AuditContent = {
         at: row.at.toISOString(),
         actor: row.actor,

@@ -5,10 +5,11 @@
  */
 import { z } from 'zod';
 import type { Queryable } from '../store/db.ts';
-import { date, isUuid } from './rows.ts';
+import { date, isUuid } from '../store/rows.ts';
 import type { Binding, ProofMethod } from './types.ts';
 
-const bindingRow = z.object({
+/** A bindings row as stored; the admin's reads extend it with the identity's columns. */
+export const bindingRow = z.object({
   id: z.string(),
   merchant_id: z.string(),
   identity_id: z.string(),

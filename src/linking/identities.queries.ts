@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import type { Queryable } from '../store/db.ts';
 import { randomId } from '../security/secrets.ts';
-import { date, isUuid, json } from './rows.ts';
+import { date, isUuid, json } from '../store/rows.ts';
 import type { Identity } from './types.ts';
 
 const locationSchema = z.object({ latitude: z.number(), longitude: z.number(), precision: z.number().optional(), at: z.string() }).nullable();

@@ -25,7 +25,7 @@ import type { Kv } from '../store/kv.ts';
 import { WeChatApiError, WeChatTransportError, type WebAuthClient, type WebAuthScope } from '../wechat/index.ts';
 import type { BindingsService } from './bindings.service.ts';
 import type { SessionsService } from './sessions.service.ts';
-import { parseStored } from './stored.ts';
+import { parseStored } from '../store/rows.ts';
 import { websiteSession } from './website-login.ts';
 
 /** Who exchanges the code: the official account, or its Open Platform website app. */

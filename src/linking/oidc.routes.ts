@@ -13,7 +13,7 @@ import { AppError } from '../http/errors.ts';
 import { accountsHref, linkRoute, type LinkContextDeps } from './accounts.routes.ts';
 import { renderOutcome, tr } from './link-page.routes.ts';
 import type { OidcConnector } from './oidc.connector.ts';
-import { parseStored } from './stored.ts';
+import { parseStored } from '../store/rows.ts';
 import { flashOf, merchantCall } from './verify.routes.ts';
 
 const recordSchema = z.object({ identityId: z.string(), nonce: z.string(), verifier: z.string(), next: z.string().nullable() });

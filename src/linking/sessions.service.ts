@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { randomId } from '../security/secrets.ts';
 import { keyspace, ttl } from '../store/keyspace.ts';
 import type { Kv } from '../store/kv.ts';
-import { parseStored } from './stored.ts';
+import { parseStored } from '../store/rows.ts';
 import type { EndUserSession } from './types.ts';
 
 const sessionSchema = z.object({

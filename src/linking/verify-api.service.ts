@@ -20,7 +20,7 @@ import type { Kv } from '../store/kv.ts';
 import { createPoolGate, type PoolGate } from '../store/pool-gate.ts';
 import type { BindingsService } from './bindings.service.ts';
 import { canonicalJson } from './audit-chain.ts';
-import { parseStored } from './stored.ts';
+import { parseStored } from '../store/rows.ts';
 import type { LinkResult } from './types.ts';
 import { callVerifyApi, type VerifyField } from './verify-api.connector.ts';
 
