@@ -8,13 +8,13 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasChromium, launchBrowser, screenshot } from '../helpers/browser.ts';
+import { browserSuite, hasChromium, launchBrowser, screenshot } from '../helpers/browser.ts';
 import { adminBrowser, PHONE } from '../helpers/admin-browser.ts';
 import { makeAdmin, startAdminApp, START_TIMEOUT, type AdminTestApp } from '../admin/helpers.ts';
 
 const SECRETS = { appSecret: 'browser-app-secret-8d1f42', token: 'browserPushTok9', aes: 'Br0wserAesKey0123456789abcdefghijklmnopqrst', verify: 'browser-verify-secret-77', webhook: 'browser-webhook-secret-31' };
 
-describe.skipIf(!hasChromium)('admin config pages in a browser', { timeout: 150_000 }, () => {
+describe.skipIf(!hasChromium)(browserSuite('admin config pages in a browser'), { timeout: 150_000 }, () => {
   let app: AdminTestApp;
   let browser: Browser;
   let b: ReturnType<typeof adminBrowser>;

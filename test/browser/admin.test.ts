@@ -11,7 +11,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../../src/admin/totp.ts';
-import { hasChromium, launchBrowser, newPage, screenshot } from '../helpers/browser.ts';
+import { browserSuite, hasChromium, launchBrowser, newPage, screenshot } from '../helpers/browser.ts';
 import { DEMO_ACCOUNT } from '../../src/config/demo.ts';
 import { introspect, makeAdmin, nextCode, seed, startAdminApp, tokenFor, type AdminTestApp, type Seeded, type TestAdmin, START_TIMEOUT } from '../admin/helpers.ts';
 
@@ -19,7 +19,7 @@ const DESKTOP = { width: 1280, height: 860 };
 const PHONE = { width: 375, height: 740 };
 
 // A loaded 2-core box makes a browser step slow; the budget is per test.
-describe.skipIf(!hasChromium)('admin UI in a browser', { timeout: 150_000 }, () => {
+describe.skipIf(!hasChromium)(browserSuite('admin UI in a browser'), { timeout: 150_000 }, () => {
   let app: AdminTestApp;
   let browser: Browser;
   let s: Seeded;

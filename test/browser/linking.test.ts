@@ -11,11 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_SECRETS } from '../../src/config/demo.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { BOOT_TIMEOUT_MS, control, freshCard, WECHAT_UA } from '../linking/helpers.ts';
+import { browserSuite } from '../helpers/browser.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = 'test-artifacts/linking';
 
-describe.skipIf(!existsSync(CHROMIUM))(`linking pages in Chromium (skipped: ${CHROMIUM} not installed; apt-get install -y chromium)`, () => {
+describe.skipIf(!existsSync(CHROMIUM))(browserSuite('linking pages in Chromium'), () => {
   let app: TestApp;
   let browser: Browser;
   const errors: string[] = [];

@@ -8,12 +8,12 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { hasChromium, launchBrowser, newPage, screenshot } from '../helpers/browser.ts';
+import { browserSuite, hasChromium, launchBrowser, newPage, screenshot } from '../helpers/browser.ts';
 
 let seq = 0;
 const card = () => `6222${String(Date.now() % 1e8).padStart(8, '0')}${String(++seq).padStart(4, '0')}`;
 
-describe.skipIf(!hasChromium)('demo merchant app and account chooser in a browser (skipped without /usr/bin/chromium)', () => {
+describe.skipIf(!hasChromium)(browserSuite('demo merchant app and account chooser in a browser'), () => {
   let app: TestApp;
   let browser: Browser;
   let page: Page;

@@ -10,12 +10,12 @@ import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.ts';
-import { CHROMIUM, hasChromium, launchBrowser } from '../helpers/browser.ts';
+import { browserSuite, hasChromium, launchBrowser } from '../helpers/browser.ts';
 import { BOOT_TIMEOUT_MS, Browser as HttpBrowser, control, loginAs, startWebsiteLoginApp, WECHAT_UA } from '../linking/helpers.ts';
 
 const ARTIFACTS = 'test-artifacts/website-login';
 
-describe.skipIf(!hasChromium)(`website QR login in Chromium (skipped: ${CHROMIUM} not installed)`, () => {
+describe.skipIf(!hasChromium)(browserSuite('website QR login in Chromium'), () => {
   let app: TestApp;
   let browser: Browser;
   const errors: string[] = [];

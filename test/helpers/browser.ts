@@ -8,6 +8,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROMIUM);
+/** A browser suite's title: it says why it is skipped only when it is. */
+export const browserSuite = (name: string): string => (hasChromium ? name : `${name} (skipped: ${CHROMIUM} not installed; apt-get install -y chromium)`);
 export const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 
 export async function launchBrowser(): Promise<Browser> {
