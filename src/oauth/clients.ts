@@ -37,8 +37,6 @@ export interface Client {
 }
 
 export interface ClientRegistry {
-  /** Hashes the configured secrets; call once before serving. */
-  init(): Promise<void>;
   /** A usable client: from the config file, or an enabled admin client of a known merchant. */
   get(clientId: string): Promise<Client | undefined>;
   merchant(merchantId: string): MerchantConfig | undefined;
@@ -151,9 +149,6 @@ export function createClientRegistry(merchants: readonly MerchantConfig[], opts:
   }
 
   return {
-    async init() {
-      // Nothing to prepare: config secrets are compared in memory, admin ones read on use.
-    },
     async get(clientId) {
       const e = configEntry(clientId);
       if (e) return configClient(e.m, e.c);

@@ -65,7 +65,7 @@ export function createOAuthFeature(deps: OAuthFeatureDeps): OAuthFeature {
   const tokens = createTokensService({ issuer, keys, db: deps.db, now: deps.now });
   // Admin-made clients are read from the database, each cached 2 s (see clients.ts).
   const clients = createClientRegistry(deps.config.merchants, { db: deps.db, now: deps.now });
-  const ready = Promise.all([keys.start(), clients.init()]).then(() => undefined);
+  const ready = keys.start().then(() => undefined);
   // Marked handled here; whoever awaits `ready` (deps.ts, the routes) still sees a failure.
   ready.catch(() => undefined);
 
