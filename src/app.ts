@@ -1,8 +1,8 @@
 /**
  * createApp(deps): the middleware order and every feature's routes; no listen().
  * Order matters: request context first (id, logger), then the error handler (so it
- * sees every error with a logger), security headers, static files, mounted apps, the
- * precomputed documents (JWKS, discovery, /healthz), then the routers behind one dispatch step.
+ * sees every error with a logger), security headers, the precomputed documents (JWKS,
+ * discovery, /healthz), static files, mounted apps, then the routers behind one dispatch step.
  */
 import Koa from 'koa';
 import type { Deps } from './deps.ts';
@@ -15,6 +15,8 @@ import { securityHeaders } from './http/security-headers.ts';
 import { serveStatic } from './http/static.ts';
 import { opsRoutes } from './ops/ops.routes.ts';
 
+const STATIC_PREFIX = '/static/';
+
 export interface AppOptions {
   isDraining?: () => boolean;
 }
@@ -26,13 +28,16 @@ export function createApp(deps: Deps, opts: AppOptions = {}): Koa {
   app.use(requestContext({ log: deps.log, httpDuration: deps.metrics.httpDuration }));
   app.use(errorHandler({ views: deps.views }));
   app.use(securityHeaders({ https: deps.config.publicUrl.startsWith('https://'), extraImgSrc: deps.config.mode === 'demo' ? ['http:'] : [] }));
-  app.use(serveStatic());
-  if (deps.config.role !== 'worker') for (const m of deps.mounts) app.use(mountApp(m.prefix, m.app));
   const ops = opsRoutes({ db: deps.db, kv: deps.kv, metrics: deps.metrics, isDraining: opts.isDraining });
   // A worker node serves only the ops endpoints; its job is the background loops.
   const featureRouters = deps.config.role === 'worker' ? [] : deps.features.flatMap((f) => (f.routes ? [f.routes] : []));
   const routers = [ops, ...featureRouters];
-  app.use(servePrecomputed(routers));
+  const mounts = deps.config.role === 'worker' ? [] : deps.mounts;
+  // Ahead of static files and mounted apps (two hops fewer for JWKS, discovery and health
+  // checks), except for a path one of them owns: those keep their owner.
+  app.use(servePrecomputed(routers, { unless: (path) => path.startsWith(STATIC_PREFIX) || mounts.some((m) => path === m.prefix || path.startsWith(`${m.prefix}/`)) }));
+  app.use(serveStatic({ prefix: STATIC_PREFIX }));
+  for (const m of mounts) app.use(mountApp(m.prefix, m.app));
   app.use(dispatchRouters(routers, { allowedMethods: featureRouters.length > 0 }));
   return app;
 }

@@ -53,13 +53,19 @@ export function precomputedRoutes(routers: readonly Router[]): Map<string, Serve
   return out;
 }
 
+/** Drops the paths that something in front of the routers (a static prefix, a mounted app) owns. */
+function index(routes: Map<string, Serve>, unless: ((path: string) => boolean) | undefined): Map<string, Serve> {
+  if (unless) for (const path of [...routes.keys()]) if (unless(path)) routes.delete(path);
+  return routes;
+}
+
 /** Answers the precomputed paths; anything else, or a handler that is not ready, goes on. */
-export function servePrecomputed(routers: readonly Router[]): Middleware {
+export function servePrecomputed(routers: readonly Router[], opts: { unless?: (path: string) => boolean } = {}): Middleware {
   // Indexed on first use, like the dispatch step, so routes added after wiring count.
   let routes: Map<string, Serve> | undefined;
   return (ctx, next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
-    routes ??= precomputedRoutes(routers);
+    routes ??= index(precomputedRoutes(routers), opts.unless);
     const path = ctx.path;
     const serve = routes.get(path);
     if (!serve) return next();

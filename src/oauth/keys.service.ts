@@ -8,7 +8,6 @@
  * the JWKS body and its ETag are precomputed on each change, so serving it allocates
  * nothing per request.
  */
-import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../security/secret-box.ts';
@@ -27,6 +26,7 @@ import {
   type KeyRow,
   type KeyState,
 } from './keys.queries.ts';
+import { cachedJson, type CachedDocument } from './discovery.ts';
 import { publishLeadMs, retentionMs, type OAuthPolicy } from './policy.ts';
 
 export type { KeyAlg } from './keys.queries.ts';
@@ -41,10 +41,8 @@ export interface KeyInfo {
   removeAfter: Date | null;
 }
 
-export interface JwksDocument {
-  readonly body: Buffer;
-  readonly etag: string;
-}
+/** The JWKS body and its ETag, precomputed on each key change. */
+export type JwksDocument = CachedDocument;
 
 export interface RotationResult {
   /** What happened: a next key was only published, or next became current. */
@@ -138,15 +136,13 @@ export function createKeysService(deps: KeysDeps): KeysService {
     // Current first, then next, then previous: the order verifiers meet them in.
     const order: Record<KeyState, number> = { current: 0, next: 1, previous: 2 };
     const ordered = [...rows].sort((a, b) => order[a.state] - order[b.state]);
-    const body = Buffer.from(JSON.stringify({ keys: ordered.map((r) => r.public_jwk) }));
-    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
     return {
       fingerprint,
       rows,
       signing: { kid: current.kid, alg: current.alg, privateKey },
       published,
       algorithms: [...new Set(rows.map((r) => r.alg))],
-      jwks: { body, etag },
+      jwks: cachedJson({ keys: ordered.map((r) => r.public_jwk) }),
     };
   }
 

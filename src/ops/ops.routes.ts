@@ -9,7 +9,7 @@ import type { Kv } from '../store/kv.ts';
 import type { Metrics } from '../http/metrics.ts';
 import { precomputed } from '../http/precomputed.ts';
 
-const HEALTHY = Buffer.from(JSON.stringify({ status: 'ok' }));
+const HEALTHY = JSON.stringify({ status: 'ok' });
 
 export interface OpsDeps {
   db: Db;

@@ -15,13 +15,14 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.close();
 });
 
-async function serve(routers: Router[], opts: { fast?: boolean; allowedMethods?: boolean } = {}): Promise<string> {
+async function serve(routers: Router[], opts: { fast?: boolean; allowedMethods?: boolean; unless?: (path: string) => boolean; mounted?: Koa.Middleware } = {}): Promise<string> {
   const app = new Koa();
   app.use(async (ctx, next) => {
     await next();
     ctx.set('x-route', String((ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'none'));
   });
-  if (opts.fast) app.use(servePrecomputed(routers));
+  if (opts.fast) app.use(servePrecomputed(routers, { unless: opts.unless }));
+  if (opts.mounted) app.use(opts.mounted);
   app.use(dispatchRouters(routers, { allowedMethods: opts.allowedMethods ?? true }));
   const server = app.listen(0, '127.0.0.1');
   servers.push(server);
@@ -159,5 +160,15 @@ describe('precomputed routes', () => {
     r.get('/p/:id', precomputed((ctx) => void (ctx.body = 'p')));
     r.post('/post', precomputed((ctx) => void (ctx.body = 'post')));
     expect([...precomputedRoutes([r]).keys()]).toEqual([]);
+  });
+
+  it('When a precomputed path belongs to what sits between it and the routers (a mount, a static prefix), then that owner answers', async () => {
+    const r = new Router();
+    r.get('/sandbox/doc', precomputed((ctx) => void (ctx.body = 'router')));
+    r.get('/doc', precomputed((ctx) => void (ctx.body = 'doc')));
+    const mounted: Koa.Middleware = (ctx, next) => (ctx.path.startsWith('/sandbox/') ? void (ctx.body = 'mounted') : next());
+    const base = await serve([r], { fast: true, unless: (p) => p.startsWith('/sandbox/'), mounted });
+    expect(await text(`${base}/sandbox/doc`)).toBe('200 mounted');
+    expect(await text(`${base}/doc`)).toBe('200 doc');
   });
 });
