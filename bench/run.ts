@@ -6,13 +6,15 @@
  *
  * BENCH_DURATION (s, default 10) sets each measured run; BENCH_ONLY=a,b picks scenarios
  * (the bare-Koa baseline always runs); BENCH_NO_APPEND=1 prints the table without
- * appending it to docs/BENCHMARKS.md (exploratory runs).
+ * appending it to docs/BENCHMARKS.md (exploratory runs); BENCH_BASE_PORT (3901) moves the
+ * baseline and demo-bridge ports.
  */
 import { execSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { cpuMsOf, cpuUsPerRequest } from './lib/cpu.ts';
 import { measure, type LoadResult } from './lib/load.ts';
-import { spawnPinned, waitForUrl, type Proc } from './lib/proc.ts';
+import { assertFree, spawnPinned, waitUntilUp, type Proc } from './lib/proc.ts';
 import { scenarios, type BenchContext } from './scenarios.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -20,6 +22,8 @@ const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ONLY = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 const OUT = 'docs/BENCHMARKS.md';
+/** Bare Koa listens here and the demo-mode bridge on the next port (BENCH_BASE_PORT; both must be free). */
+const BASE_PORT = Number(process.env.BENCH_BASE_PORT ?? 3901);
 
 interface Row {
   name: string;
@@ -27,6 +31,8 @@ interface Row {
   custom?: Record<string, string | number>;
   rssMb?: number;
   ratio?: number;
+  /** CPU µs per request of the process under test (bare Koa, or the demo-mode bridge). */
+  cpuUs?: number;
   note?: string;
 }
 
@@ -40,7 +46,7 @@ async function startBridge(port: number): Promise<Proc> {
     DATA_DIR: '/tmp/wxb-bench',
     BRIDGE_SECRET_KEY: 'be'.repeat(32),
   });
-  await waitForUrl(`http://127.0.0.1:${port}/readyz`);
+  await waitUntilUp(proc, `http://127.0.0.1:${port}/readyz`);
   return proc;
 }
 
@@ -49,28 +55,34 @@ async function main(): Promise<void> {
   const cpu = cpus()[0]?.model ?? 'unknown';
   console.log(`[bench] commit ${commit}, node ${process.version}, ${cpu}, ${DURATION}s runs`);
 
-  const baselinePort = 3901;
+  const baselinePort = BASE_PORT;
+  await assertFree(`http://127.0.0.1:${baselinePort}/`);
+  await assertFree(`http://127.0.0.1:${baselinePort + 1}/`);
   const bare = spawnPinned(0, ['--import', 'tsx', 'bench/servers/bare-koa.ts'], { PORT: String(baselinePort) });
-  await waitForUrl(`http://127.0.0.1:${baselinePort}/`);
+  await waitUntilUp(bare, `http://127.0.0.1:${baselinePort}/`);
+  const bareCpu0 = cpuMsOf(bare.child.pid);
   const baseline = await measure({ url: `http://127.0.0.1:${baselinePort}/`, durationSec: DURATION });
-  const rows: Row[] = [{ name: 'bare Koa hello-world (baseline)', result: baseline, rssMb: bare.peakRssMb(), ratio: 1 }];
+  const bareCpuUs = cpuUsPerRequest(bareCpu0, cpuMsOf(bare.child.pid), baseline.requests ?? 0);
+  const rows: Row[] = [{ name: 'bare Koa hello-world (baseline)', result: baseline, rssMb: bare.peakRssMb(), ratio: 1, ...(bareCpuUs !== undefined ? { cpuUs: bareCpuUs } : {}) }];
   await bare.stop();
   console.log(`[bench] baseline ${baseline.rps} req/s`);
 
-  const port = 3902;
+  const port = baselinePort + 1;
   const bridge = await startBridge(port);
   const ctx: BenchContext = { baseUrl: `http://127.0.0.1:${port}`, durationSec: DURATION, databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, demoRssMb: () => bridge.peakRssMb() };
   for (const s of scenarios) {
     if (ONLY && !ONLY.includes(s.id)) continue;
     try {
+      const cpu0 = cpuMsOf(bridge.child.pid);
       const r = await s.run(ctx);
+      const cpuUs = s.onDemoBridge && r?.result ? cpuUsPerRequest(cpu0, cpuMsOf(bridge.child.pid), r.result.requests ?? 0) : undefined;
       if (!r) {
         rows.push({ name: s.name, note: 'skipped: endpoint not available' });
         continue;
       }
       const { before = [], ...own } = r;
       for (const b of [...before, { name: s.name, ...own }]) {
-        const row: Row = { ...b, rssMb: b.rssMb ?? bridge.peakRssMb() };
+        const row: Row = { ...b, rssMb: b.rssMb ?? bridge.peakRssMb(), ...(before.includes(b) || cpuUs === undefined ? {} : { cpuUs }) };
         if (b.result) row.ratio = b.result.rps / baseline.rps;
         rows.push(row);
       }
@@ -91,13 +103,14 @@ function report(rows: Row[], meta: { commit: string; cpu: string }): void {
     '',
     `Node ${process.version}; ${meta.cpu}; ${cpus().length} cores; runs of ${DURATION} s after a warm-up; bridge pinned to core 0, load generator to core 1; PostgreSQL and Redis local, unpinned.`,
     '',
-    '| scenario | req/s | × bare Koa | p50 ms | p99 ms | p99 at half load ms | non-2xx | peak RSS MB | other |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| scenario | req/s | × bare Koa | CPU µs/req | p50 ms | p99 ms | p99 at half load ms | non-2xx | peak RSS MB | other |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...rows.map((r) =>
       [
         r.name,
         r.result?.rps ?? '',
         r.ratio !== undefined ? r.ratio.toFixed(2) : '',
+        r.cpuUs ?? '',
         r.result?.p50 ?? '',
         r.result?.p99 ?? '',
         r.result?.p99AtHalf ?? '',

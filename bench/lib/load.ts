@@ -22,6 +22,8 @@ export interface LoadResult {
   p99AtHalf?: number;
   non2xx: number;
   errors: number;
+  /** Every request sent by `measure`: warm-up, maximum and half-load runs (for CPU per request). */
+  requests?: number;
 }
 
 function run(spec: LoadSpec, overallRate?: number): Promise<autocannon.Result> {
@@ -43,7 +45,7 @@ function run(spec: LoadSpec, overallRate?: number): Promise<autocannon.Result> {
 }
 
 export async function measure(spec: LoadSpec, opts: { halfLoad?: boolean } = {}): Promise<LoadResult> {
-  await run({ ...spec, durationSec: Math.min(3, spec.durationSec) }); // warm-up
+  const warm = await run({ ...spec, durationSec: Math.min(3, spec.durationSec) });
   const max = await run(spec);
   const out: LoadResult = {
     rps: Math.round(max.requests.average),
@@ -51,10 +53,12 @@ export async function measure(spec: LoadSpec, opts: { halfLoad?: boolean } = {})
     p99: max.latency.p99,
     non2xx: max.non2xx,
     errors: max.errors,
+    requests: warm.requests.total + max.requests.total,
   };
   if (opts.halfLoad !== false && out.rps > 0) {
     const half = await run(spec, Math.max(1, Math.round(out.rps / 2)));
     out.p99AtHalf = half.latency.p99;
+    out.requests = (out.requests ?? 0) + half.requests.total;
   }
   return out;
 }
