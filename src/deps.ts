@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { AppConfig } from './config/index.ts';
 import { createHomeFeature } from './home/home.routes.ts';
 import { createWeChat, type WeChat } from './wechat/feature.ts';
+import { createOutboundFetch } from './security/outbound.ts';
 import { createCookiePolicy, type CookiePolicy } from './http/cookies.ts';
 import { createCsrf, type Csrf } from './http/csrf.ts';
 import type { Feature } from './http/feature.ts';
@@ -122,6 +123,11 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
 
   const features: Feature[] = [];
   const mounts: Deps['mounts'] = [];
+  // Requests to merchant-configured URLs (verify API, merchant OIDC, intents, webhooks) go
+  // through the outbound policy (SSRF); WeChat, the sandbox and the admin's own IdP do not.
+  const outbound = createOutboundFetch(config.outbound, core.fetch);
+  closers.push(() => outbound.close());
+  const merchantCalls = { fetch: outbound.fetch };
 
   // --- features: one clearly marked section each, in dependency order ---
   // [home]
@@ -146,7 +152,7 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
   if (demoApp) features.push(demoApp);
   // [/oauth]
   // [linking] WeChat login, identities, bindings, link pages, merchant API (issue 4)
-  const linking = createLinkingFeature({ ...core, wechat, requireScope: (scope) => oauth.merchantAuth.require(scope) });
+  const linking = createLinkingFeature({ ...core, ...merchantCalls, wechat, requireScope: (scope) => oauth.merchantAuth.require(scope) });
   features.push(linking);
   linkingForOAuth.current = linking;
   // [demo] the demo merchant system (verify API, OIDC login) in demo/SANDBOX mode (issue 4)
@@ -161,6 +167,7 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
   // [inbox] WeChat push: events, messages, personalized replies; follower sync; tags (issue 6)
   const inbox = createInboxFeature({
     ...core,
+    ...merchantCalls,
     wechat: wechat.api,
     linking: linking.service,
     redeemBindingCode: (input) => linking.service.redeemBindingCode(input),
@@ -174,7 +181,7 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
   // [/inbox]
   // [notices+webhooks] service notices, signed webhooks (issue 7); their workers run on ROLE=worker|all
   const notices = createNoticesFeature({ ...core, wechat: wechat.api, csWindow: inbox.csWindow, requireScope: (scope) => oauth.merchantAuth.require(scope) });
-  features.push(notices, createWebhooksFeature(core));
+  features.push(notices, createWebhooksFeature({ ...core, ...merchantCalls }));
   // [/notices+webhooks]
   // [admin] the admin UI (issue 8); its actions go through the owning features' services
   const banner: string[] = [];

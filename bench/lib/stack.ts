@@ -133,6 +133,8 @@ export function writeBenchConfig(): string {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'wxbridge.json');
   const config = {
+    // The merchants' backends here listen on loopback, which the outbound policy refuses by default.
+    outbound: { allowPrivateNetworks: true },
     officialAccounts: [{ id: 'bench', appId: BENCH.appId, appSecret: BENCH.appSecret, token: BENCH.token, encodingAesKey: BENCH.encodingAesKey, originalId: BENCH.originalId }],
     merchants: [
       {

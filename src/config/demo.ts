@@ -95,5 +95,7 @@ export function demoFileConfig(publicUrl: string): unknown {
         ],
       },
     ],
+    // The demo merchant system runs in this process, on this machine's own address.
+    outbound: { allowPrivateNetworks: true },
   };
 }

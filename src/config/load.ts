@@ -10,7 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { demoFileConfig } from './demo.ts';
 import { decodeSecretKey, envSchema, readEnv, type Env } from './env.ts';
-import { fileConfigSchema, type AdminSsoConfig, type FileConfig, type MerchantConfig, type OfficialAccountConfig } from './schema.ts';
+import { fileConfigSchema, type AdminSsoConfig, type FileConfig, type MerchantConfig, type OfficialAccountConfig, type OutboundConfig } from './schema.ts';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -38,6 +38,8 @@ export interface AppConfig {
   readonly merchants: readonly MerchantConfig[];
   /** [admin] Single sign-on for the admin UI, when the file configures it. */
   readonly admin: { readonly sso?: AdminSsoConfig };
+  /** Where requests to merchant-configured URLs may go (SSRF policy). */
+  readonly outbound: OutboundConfig;
 }
 
 export interface LoadOptions {
@@ -98,6 +100,7 @@ export function loadConfig(opts: LoadOptions = {}): AppConfig {
     officialAccounts: file.officialAccounts,
     merchants: file.merchants,
     admin: { ...(file.admin?.sso ? { sso: file.admin.sso } : {}) },
+    outbound: file.outbound,
   } satisfies AppConfig);
 }
 

@@ -161,11 +161,24 @@ export const adminSsoSchema = z
   })
   .strict();
 
+/**
+ * Where requests to merchant-configured URLs may go (src/security/outbound.ts, SSRF): public
+ * addresses only, unless private networks are allowed (merchant backends on the operator's own
+ * network) or the host is listed. Demo mode allows private networks (the demo bank is local).
+ */
+export const outboundSchema = z
+  .object({
+    allowPrivateNetworks: z.boolean().default(false),
+    allowHosts: z.array(z.string().regex(/^[A-Za-z0-9.:[\]-]{1,253}$/, 'must be a host name or an IP address')).default([]),
+  })
+  .strict();
+
 export const fileConfigSchema = z
   .object({
     officialAccounts: z.array(officialAccountSchema).min(1),
     merchants: z.array(merchantSchema).min(1),
     admin: z.object({ sso: adminSsoSchema.optional() }).strict().optional(),
+    outbound: outboundSchema.default({ allowPrivateNetworks: false, allowHosts: [] }),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -206,3 +219,4 @@ export type MerchantConfig = z.infer<typeof merchantSchema>;
 export type ClientConfig = z.infer<typeof clientSchema>;
 export type LinkingMethodConfig = z.infer<typeof linkingMethodSchema>;
 export type AdminSsoConfig = z.infer<typeof adminSsoSchema>;
+export type OutboundConfig = z.infer<typeof outboundSchema>;

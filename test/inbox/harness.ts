@@ -169,7 +169,8 @@ export async function startHarness(o: { options?: Partial<InboxOptions>; pushTim
   }));
   const dir = mkdtempSync(join(tmpdir(), 'wxb-inbox-'));
   const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify({ officialAccounts: MODES.map(account), merchants }));
+  // The intents endpoints listen on loopback, which the outbound policy refuses by default.
+  writeFileSync(file, JSON.stringify({ officialAccounts: MODES.map(account), merchants, outbound: { allowPrivateNetworks: true } }));
   const config = loadConfig({
     env: { PORT: String(port), PUBLIC_URL: publicUrl, DATA_DIR: dir, BRIDGE_CONFIG: file, BRIDGE_SECRET_KEY: TEST_SECRET_KEY, LOG_LEVEL: 'silent', WECHAT_API_BASE_URL: sandboxUrl },
   });

@@ -197,6 +197,8 @@ export async function startWebsiteLoginApp(): Promise<TestApp> {
   writeFileSync(
     file,
     JSON.stringify({
+      // The merchants' backends here listen on loopback, which the outbound policy refuses by default.
+      outbound: { allowPrivateNetworks: true },
       officialAccounts: [
         {
           id: 'oa',

@@ -39,6 +39,8 @@ beforeAll(async () => {
   writeFileSync(
     file,
     JSON.stringify({
+      // The merchants' backends here listen on loopback, which the outbound policy refuses by default.
+      outbound: { allowPrivateNetworks: true },
       officialAccounts: [{ id: 'oa', appId: 'wx00000000000000aa', appSecret: 'hostile-app-secret', token: 'tok123', originalId: 'gh_000000000aa' }],
       merchants: [
         {

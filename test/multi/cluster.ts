@@ -44,6 +44,8 @@ function writeConfig(): string {
   writeFileSync(
     file,
     JSON.stringify({
+      // The merchants' backends here listen on loopback, which the outbound policy refuses by default.
+      outbound: { allowPrivateNetworks: true },
       officialAccounts: [{ id: 'oa', appId: APP_ID, appSecret: APP_SECRET, token: TOKEN, originalId: ORIGINAL_ID }],
       merchants: [
         {

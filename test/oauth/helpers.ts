@@ -43,6 +43,8 @@ export interface OAuthTestApp {
 async function writeConfig(dir: string, cardJwtPublic: Record<string, unknown>): Promise<string> {
   const file = join(dir, 'wxbridge.json');
   const config = {
+    // The merchants' backends here listen on loopback, which the outbound policy refuses by default.
+    outbound: { allowPrivateNetworks: true },
     officialAccounts: [{ id: 'demo', appId: APP_ID, appSecret: 'test-app-secret-0001', token: 'bridgeToken2024', originalId: 'gh_0123456789ab' }],
     merchants: [
       {
