@@ -96,7 +96,7 @@ export function createOAuthFeature(deps: OAuthFeatureDeps): OAuthFeature {
   const clientAuth = createClientAuth({ clients, kv: deps.kv, issuer, now: deps.now, policy });
   const grants = createGrants({ tokens, codes, refresh, clients, linking: linkingService, now: deps.now, log: deps.log });
   const authorize = createAuthorizeService({ issuer, clients, codes, kv: deps.kv, linking: linkingService, officialAccounts: deps.config.officialAccounts, now: deps.now });
-  const inspector = createInspector({ tokens, refresh, linking: linkingService, merchant: (id) => clients.merchant(id) });
+  const inspector = createInspector({ tokens, refresh, linking: linkingService, merchant: (id) => clients.merchant(id), client: (id) => clients.get(id) });
 
   const router = new Router();
   router.use(async (_ctx, next) => {

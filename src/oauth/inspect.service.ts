@@ -2,8 +2,10 @@
  * What a merchant may ask about a token: introspection (RFC 7662), revocation (RFC 7009)
  * and userinfo (OIDC Core §5.3). A merchant only ever learns about its own tokens: one of
  * another merchant introspects as inactive (RFC 7662 §2.2 allows hiding it), and only the
- * client a token was issued to may revoke it. Access tokens are inactive once revoked or
- * once their binding is revoked (DESIGN.md "Tokens": unbinding takes effect at once).
+ * client a token was issued to may revoke it. Access tokens are inactive once revoked, once
+ * their binding is revoked (DESIGN.md "Tokens": unbinding takes effect at once), and once the
+ * client they were issued to is disabled or deleted (an admin cutting a client off cuts off
+ * what it already holds).
  */
 import type { MerchantConfig } from '../config/index.ts';
 import type { LinkingService } from '../linking/types.ts';
@@ -24,6 +26,8 @@ export function createInspector(deps: {
   refresh: RefreshService;
   linking: () => LinkingService;
   merchant: (id: string) => MerchantConfig | undefined;
+  /** The client as it is now: undefined once disabled or deleted. */
+  client: (clientId: string) => Promise<Client | undefined>;
 }) {
   /** Ours and well-formed (signature, typ, iss, exp), or null: callers answer "inactive", never an error. */
   const verified = (token: string): Promise<AccessTokenClaims | null> => deps.tokens.verifyAccessToken(token).catch(() => null);
@@ -32,6 +36,7 @@ export function createInspector(deps: {
   async function liveAccessToken(token: string): Promise<AccessTokenClaims | null> {
     const claims = await verified(token);
     if (!claims || (await deps.tokens.isRevoked(claims.jti))) return null;
+    if (!(await deps.client(claims.client_id))) return null;
     if (claims.binding_id !== undefined) {
       const b = await deps.linking().getBinding(claims.binding_id);
       if (!b || b.status !== 'active' || b.merchantId !== claims.aud) return null;

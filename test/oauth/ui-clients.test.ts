@@ -151,6 +151,28 @@ describe('changes in the admin UI reach the running server without a restart', (
     await within(5_000, async () => (await ccToken(clientId, secret)).status === 200);
   });
 
+  it('When a client is disabled, then the user access tokens it already holds stop working at userinfo and introspect as inactive', async () => {
+    const redirect_uri = `${app.baseUrl}/demo/app/callback`;
+    const { clientId, secret } = await makeClient({ grantTypes: ['authorization_code'], redirectUris: [redirect_uri], scopes: ['openid'] });
+    const rp = await client.discovery(new URL(app.baseUrl), clientId, secret, undefined, insecure);
+    const pkceCodeVerifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(rp, { redirect_uri, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(pkceCodeVerifier), code_challenge_method: 'S256', state });
+    const callback = await journey(app, new Browser(app.baseUrl), url.href, freshCard());
+    const { access_token } = await client.authorizationCodeGrant(rp, callback, { pkceCodeVerifier, expectedState: state });
+    const userinfo = () => fetch(`${app.baseUrl}/oauth2/userinfo`, { headers: { authorization: `Bearer ${access_token}` } });
+    expect((await userinfo()).status).toBe(200);
+    // Another client of the same merchant may introspect it: active now.
+    const other = await makeClient();
+    const introspect = async () => ((await (await post('/oauth2/introspect', { token: access_token }, basic(other.clientId, other.secret))).json()) as { active: boolean }).active;
+    expect(await introspect()).toBe(true);
+
+    const current = await row(clientId);
+    await admin.clients.update({ client: current, input: { grantTypes: current.grant_types, redirectUris: current.redirect_uris, scopes: current.scopes, accessTokenTtl: current.access_token_ttl }, disabled: true, who });
+    await within(5_000, async () => (await userinfo()).status === 401);
+    expect(await introspect()).toBe(false);
+  });
+
   it('When a new secret is made, then the old one stops working within a few seconds and the new one works', async () => {
     const { clientId, secret } = await makeClient();
     expect((await ccToken(clientId, secret)).status).toBe(200); // remembered by this instance
