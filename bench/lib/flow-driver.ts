@@ -77,7 +77,8 @@ export async function driveFlows(flow: () => Promise<void>, opts: DriveOptions):
           times.push(performance.now() - s);
         } catch (err) {
           failed++;
-          firstError ??= (err as Error).message;
+          // One line for the results table: an HTML error page's markup would break its row.
+          firstError ??= (err as Error).message.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200);
         }
       }
     }),
