@@ -7,6 +7,7 @@
  * the measured worker on core 0.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Db } from '../src/store/db.ts';
 import { driveFlows } from './lib/flow-driver.ts';
 import { deploy, type Deployment } from './lib/deployment.ts';
@@ -22,6 +23,13 @@ const DRAIN_TIMEOUT_MS = 300_000;
 
 interface Drain {
   perSec: number;
+  /** CPU (user + system) of the measured worker(s) per delivery, from /proc/<pid>/stat. */
+  cpuMsPerDelivery: number;
+  /** Committed transactions of the bench database per delivery (each worker statement is its own). */
+  xactPerDelivery: number;
+  /** CPU per delivery of the sandbox process and of the bench database's Postgres backends (the rest of the machine's work). */
+  sandboxCpuMs: number;
+  pgCpuMs: number;
   total: number;
   seconds: number;
   counts: Record<string, number>;
@@ -50,22 +58,91 @@ async function waitDrained(db: Db, noticeIds: string[]): Promise<Record<string, 
   }
 }
 
+/** CPU ms (utime + stime) a process has used so far; NaN when /proc is not there. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    // After "pid (comm) ": state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Transactions committed in the bench database. Every worker statement is a transaction of
+ * its own (no BEGIN), so the difference over a drain counts the worker's statements (plus
+ * the ten API inserts and this bench's polling). Read after the workers stopped: a backend
+ * reports its counts when it goes idle or exits.
+ */
+async function xactCommits(db: Db): Promise<number> {
+  const r = await db.query<{ n: number }>('SELECT xact_commit::int8 AS n FROM pg_stat_database WHERE datname = current_database()');
+  return Number(r.rows[0]!.n);
+}
+
+/** Warnings and errors a worker logged (pino JSON at LOG_LEVEL=warn), counted by message: a stall shows here. */
+const workerLogs = new Map<string, number>();
+function collectLogs(p: Proc): Proc {
+  let rest = '';
+  const onData = (b: Buffer) => {
+    const lines = (rest + b.toString()).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) {
+      const m = /"msg":"([^"]*)"/.exec(line);
+      if (m?.[1]) workerLogs.set(m[1], (workerLogs.get(m[1]) ?? 0) + 1);
+    }
+  };
+  p.child.stdout?.on('data', onData);
+  p.child.stderr?.on('data', onData);
+  return p;
+}
+
+/** CPU ms used so far by each Postgres backend of the bench database, but the bench's own. */
+async function backendCpu(db: Db): Promise<Map<number, number>> {
+  const r = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+  return new Map(r.rows.map((x) => [x.pid, cpuMs(x.pid)] as const).filter(([, ms]) => !Number.isNaN(ms)));
+}
+
 /** `workers` idle ROLE=worker processes, then N deliveries in one notice; deliveries/s from the first claim to the last outcome written. */
 async function drainWith(d: Deployment, web: string, token: string, cpus: number[]): Promise<Drain> {
-  const workers: Proc[] = await Promise.all(cpus.map((cpu, i) => d.startBridge({ port: WORKER_PORTS[i]!, cpu, role: 'worker' })));
+  const workers: Proc[] = await Promise.all(cpus.map(async (cpu, i) => collectLogs(await d.startBridge({ port: WORKER_PORTS[i]!, cpu, role: 'worker' }))));
   try {
     const batches = Math.max(1, Math.round(N / USERS));
     progress(`notices: ${batches} × ${USERS} deliveries, ${cpus.length} worker(s)`);
     const ids: string[] = [];
+    await d.db.query('SELECT pg_stat_clear_snapshot()');
+    const xact0 = await xactCommits(d.db);
+    const cpu0 = workers.map((w) => cpuMs(w.child.pid));
+    const sandbox0 = cpuMs(d.sandbox.proc.child.pid);
+    const pg0 = await backendCpu(d.db);
     for (let i = 0; i < batches; i++) ids.push(await postNotice(web, token, { segment: 'all' }));
     const counts = await waitDrained(d.db, ids);
+    const cpu = workers.reduce((a, w, i) => a + cpuMs(w.child.pid) - cpu0[i]!, 0);
+    const sandboxCpu = cpuMs(d.sandbox.proc.child.pid) - sandbox0;
+    // Backends opened during the drain count whole (they started at zero).
+    const pgCpu = [...(await backendCpu(d.db))].reduce((a, [pid, ms]) => a + ms - (pg0.get(pid) ?? 0), 0);
     const t = await d.db.query<{ s: number }>(
       'SELECT extract(epoch FROM max(updated_at) - min(claimed_at))::float8 AS s FROM notice_deliveries WHERE notice_id = ANY($1::uuid[])',
       [ids],
     );
     const seconds = t.rows[0]!.s;
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
-    return { perSec: Math.round(total / seconds), total, seconds: Math.round(seconds * 100) / 100, counts, rssMb: workers.map((w) => w.peakRssMb()) };
+    const rssMb = workers.map((w) => w.peakRssMb());
+    for (const w of workers) await w.stop();
+    await new Promise((r) => setTimeout(r, 1_000));
+    await d.db.query('SELECT pg_stat_clear_snapshot()');
+    const xact = (await xactCommits(d.db)) - xact0;
+    return {
+      perSec: Math.round(total / seconds),
+      cpuMsPerDelivery: Math.round((cpu / total) * 1000) / 1000,
+      xactPerDelivery: Math.round((xact / total) * 1000) / 1000,
+      sandboxCpuMs: Math.round((sandboxCpu / total) * 1000) / 1000,
+      pgCpuMs: Math.round((pgCpu / total) * 1000) / 1000,
+      total,
+      seconds: Math.round(seconds * 100) / 100,
+      counts,
+      rssMb,
+    };
   } finally {
     for (const w of workers) await w.stop();
   }
@@ -73,7 +150,7 @@ async function drainWith(d: Deployment, web: string, token: string, cpus: number
 
 /** One-recipient notices at a steady rate while one worker runs: enqueue → claim and enqueue → WeChat's answer, from the rows' own timestamps. */
 async function latencyAt(d: Deployment, web: string, token: string, rate: number, durationSec: number) {
-  const worker = await d.startBridge({ port: WORKER_PORTS[0]!, cpu: 0, role: 'worker' });
+  const worker = collectLogs(await d.startBridge({ port: WORKER_PORTS[0]!, cpu: 0, role: 'worker' }));
   try {
     progress(`notices: steady enqueue at ${rate}/s`);
     const ids: string[] = [];
@@ -85,15 +162,29 @@ async function latencyAt(d: Deployment, web: string, token: string, rate: number
       { concurrency: 64, durationSec, ratePerSec: rate },
     );
     const counts = await waitDrained(d.db, ids);
-    const r = await d.db.query<{ claim50: number; claim99: number; sent50: number; sent99: number }>(
+    // Enqueue = the notice row's created_at (the API's insert). First attempt = the start of
+    // the first call to WeChat (first_attempt_at, kept across retries): the issue's target.
+    // claimed_at moves with every claim; sent_at/finished_at is when the outcome was written.
+    const r = await d.db.query<{ claim50: number; claim99: number; first50: number; first99: number; firstMax: number; sent50: number; sent99: number }>(
       `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY claim) AS claim50, percentile_cont(0.99) WITHIN GROUP (ORDER BY claim) AS claim99,
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY first) AS first50, percentile_cont(0.99) WITHIN GROUP (ORDER BY first) AS first99,
+              max(first) AS "firstMax",
               percentile_cont(0.5) WITHIN GROUP (ORDER BY sent) AS sent50, percentile_cont(0.99) WITHIN GROUP (ORDER BY sent) AS sent99
          FROM (SELECT extract(epoch FROM d.claimed_at - n.created_at) * 1000 AS claim,
+                      extract(epoch FROM d.first_attempt_at - n.created_at) * 1000 AS first,
                       extract(epoch FROM COALESCE(d.sent_at, d.finished_at) - n.created_at) * 1000 AS sent
                  FROM notice_deliveries d JOIN notices n ON n.id = d.notice_id WHERE d.notice_id = ANY($1::uuid[])) x`,
       [ids],
     );
-    const p = r.rows[0]!;
+    // Deliveries whose first attempt came over a second late, and how many of those a lease expiry brought back.
+    const late = await d.db.query<{ late: number; reaped: number; attempts: number }>(
+      `SELECT count(*)::int AS late, count(*) FILTER (WHERE d.ambiguous_since IS NOT NULL OR d.error = 'lease_expired')::int AS reaped,
+              COALESCE(max(d.attempts), 0)::int AS attempts
+         FROM notice_deliveries d JOIN notices n ON n.id = d.notice_id
+        WHERE d.notice_id = ANY($1::uuid[]) AND d.first_attempt_at - n.created_at > interval '1 second'`,
+      [ids],
+    );
+    const p = { ...r.rows[0]!, late: late.rows[0]! };
     return { achieved: Math.round(ids.length / durationSec), apiP99: load.p99, failedPosts: load.failed, counts, ...p, rssMb: worker.peakRssMb() };
   } finally {
     await worker.stop();
@@ -122,12 +213,18 @@ async function notices(ctx: BenchContext): Promise<ScenarioResult> {
         'deliveries/s, 1 worker (core 0)': `${one.perSec} (${one.total} in ${one.seconds} s; target ≥ 2000)`,
         'deliveries/s, 2 workers (cores 0+1)': `${two.perSec} (${two.seconds} s; ×${(two.perSec / Math.max(1, one.perSec)).toFixed(2)})`,
         'steady enqueue': `${lat.achieved}/s asked ${rate}/s (API p99 ${lat.apiP99} ms, ${lat.failedPosts} failed)`,
-        'enqueue→claim p50/p99 ms': `${ms(lat.claim50)}/${ms(lat.claim99)}`,
-        'enqueue→WeChat answer p50/p99 ms': `${ms(lat.sent50)}/${ms(lat.sent99)} (target p99 ≤ 250)`,
+        'enqueue→first attempt p50/p99/max ms': `${ms(lat.first50)}/${ms(lat.first99)}/${ms(lat.firstMax)} (target p99 ≤ 250)`,
+        'first attempts > 1 s late (of them back from an expired lease; most attempts)': `${lat.late.late} (${lat.late.reaped}; ${lat.late.attempts})`,
+        'enqueue→last claim p50/p99 ms': `${ms(lat.claim50)}/${ms(lat.claim99)}`,
+        'enqueue→outcome recorded p50/p99 ms': `${ms(lat.sent50)}/${ms(lat.sent99)}`,
+        'worker CPU ms/delivery (1 / 2 workers)': `${one.cpuMsPerDelivery} / ${two.cpuMsPerDelivery}`,
+        'DB transactions/delivery (1 / 2 workers)': `${one.xactPerDelivery} / ${two.xactPerDelivery}`,
+        'sandbox / Postgres CPU ms/delivery (1 worker)': `${one.sandboxCpuMs} / ${one.pgCpuMs}`,
         'worker RSS MB (1 / 2 workers)': `${one.rssMb[0] ?? '?'} / ${two.rssMb.map((x) => x ?? '?').join('+')}`,
       },
       note:
         `Outcomes: 1 worker ${fmt(one.counts)}; 2 workers ${fmt(two.counts)}; steady ${fmt(lat.counts)}. ` +
+        `Worker warnings: ${workerLogs.size ? fmt(Object.fromEntries(workerLogs)) : 'none'}. ` +
         'Template channel (the seeded users have no customer-service window). "Final" for the worker = WeChat answered (sent/failed/unknown); ' +
         'sent → delivered is the TEMPLATESENDJOBFINISH push, measured by the push scenario, and the sandbox has no push URL here. ' +
         'On 2 cores the second worker shares core 1 with the sandbox, the web process and the load generator, and PostgreSQL floats over both.',

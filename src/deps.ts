@@ -9,6 +9,7 @@ import type { AppConfig } from './config/index.ts';
 import { createHomeFeature } from './home/home.routes.ts';
 import { createWeChat, type WeChat } from './wechat/feature.ts';
 import { createOutboundFetch } from './security/outbound.ts';
+import { createHttpAgentFetch } from './wechat/http-agent.ts';
 import { createCookiePolicy, type CookiePolicy } from './http/cookies.ts';
 import { createCsrf, type Csrf } from './http/csrf.ts';
 import type { Feature } from './http/feature.ts';
@@ -134,7 +135,10 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
   features.push(createHomeFeature(core));
 
   // [wechat] client (+ the sandbox at /sandbox in demo mode / SANDBOX=1)
-  const wechat = createWeChat(core);
+  // The server API over node:http keep-alive, not fetch (issue 7: fetch was half the notice worker's CPU); an injected fetch wins.
+  const apiFetch = o.fetch ? undefined : createHttpAgentFetch();
+  if (apiFetch) closers.push(async () => apiFetch.close());
+  const wechat = createWeChat({ ...core, ...(apiFetch ? { apiFetch } : {}) });
   if (wechat.sandbox) {
     mounts.push({ prefix: '/sandbox', app: wechat.sandbox.app });
     const sb = wechat.sandbox;

@@ -8,6 +8,34 @@ import { z } from 'zod';
 import type { Queryable } from '../store/db.ts';
 import type { ClaimedDelivery, Outcome } from './notices.types.ts';
 
+/** The NOTIFY channel of new due deliveries (issue 7: enqueue → first attempt). */
+export const NOTICES_CHANNEL = 'wxbridge_notices';
+
+/**
+ * Tells the workers of every process that deliveries are due (they LISTEN), after the
+ * enqueue committed. Not inside the enqueue's own statement: Postgres serializes the commits
+ * of transactions that NOTIFY (a lock held through the commit's WAL flush), which would
+ * queue every merchant's enqueue behind every other's. Here at most one NOTIFY per process is
+ * in flight and the calls that come meanwhile share the next one. Best effort: a lost one
+ * costs one poll interval.
+ */
+export function createAnnouncer(q: Queryable, onError: (err: unknown) => void): () => void {
+  let state: 'idle' | 'sending' | 'again' = 'idle';
+  const send = (): void => {
+    state = 'sending';
+    q.query('SELECT pg_notify($1, $2)', [NOTICES_CHANNEL, ''])
+      .catch(onError)
+      .finally(() => {
+        if (state === 'again') send();
+        else state = 'idle';
+      });
+  };
+  return () => {
+    if (state === 'idle') send();
+    else state = 'again';
+  };
+}
+
 const noticeDataSchema = z.record(z.string(), z.union([z.string(), z.number()]));
 
 const claimedRow = z.object({
@@ -53,8 +81,15 @@ export async function claimDeliveries(
        n.template, n.channel AS requested_channel, n.data, n.url, n.text`,
     [now, p.limit, p.leaseId, new Date(leaseUntil), p.merchants],
   );
+  // A batch holds many deliveries of few notices: each notice's data is checked once.
+  const dataOf = new Map<string, Record<string, string | number>>();
   return r.rows.map((raw) => {
     const row = claimedRow.parse(raw);
+    let data = dataOf.get(row.notice_id);
+    if (!data) {
+      data = noticeDataSchema.parse(row.data);
+      dataOf.set(row.notice_id, data);
+    }
     return {
       id: row.id,
       noticeId: row.notice_id,
@@ -66,7 +101,7 @@ export async function claimDeliveries(
       ambiguousSince: row.ambiguous_since ? row.ambiguous_since.getTime() : null,
       leaseId: p.leaseId,
       leaseUntil,
-      notice: { template: row.template, channel: row.requested_channel, data: noticeDataSchema.parse(row.data), url: row.url, text: row.text },
+      notice: { template: row.template, channel: row.requested_channel, data, url: row.url, text: row.text },
     };
   });
 }
@@ -95,6 +130,8 @@ export interface OutcomeRow {
   id: string;
   leaseId: string;
   outcome: Outcome;
+  /** When the call to WeChat that led to this outcome started; null when none was made. */
+  attemptedAt?: number | null;
 }
 
 /**
@@ -107,8 +144,8 @@ export async function writeOutcomes(q: Queryable, rows: OutcomeRow[], p: { now: 
   const at = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms));
   const r = await q.query<{ id: string }>(
     `WITH r AS (
-       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[])
-         AS r(id, lease_id, status, channel, attempted, errcode, error, msgid, next_at, ambiguous_since)
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $13::timestamptz[])
+         AS r(id, lease_id, status, channel, attempted, errcode, error, msgid, next_at, ambiguous_since, attempted_at)
      ), u AS (
        UPDATE notice_deliveries d SET
          status = r.status,
@@ -119,6 +156,7 @@ export async function writeOutcomes(q: Queryable, rows: OutcomeRow[], p: { now: 
          wx_msgid = COALESCE(r.msgid, d.wx_msgid),
          next_attempt_at = COALESCE(r.next_at, d.next_attempt_at),
          ambiguous_since = COALESCE(d.ambiguous_since, r.ambiguous_since),
+         first_attempt_at = COALESCE(d.first_attempt_at, r.attempted_at),
          lease_id = NULL,
          lease_until = NULL,
          sent_at = CASE WHEN r.status IN ('sent', 'delivered') THEN $11 ELSE d.sent_at END,
@@ -142,6 +180,7 @@ export async function writeOutcomes(q: Queryable, rows: OutcomeRow[], p: { now: 
       col((o) => (o.status === 'queued' ? at(o.ambiguousSince) : null)),
       new Date(p.now),
       p.webhookMerchants,
+      rows.map((x) => at(x.attemptedAt)),
     ],
   );
   return r.rows.map((x) => x.id);

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.ts';
 import { createLeaseLoop, type LeaseLoop } from '../webhooks/lease-loop.ts';
-import { claimDeliveries, markCustomerServiceIntent, reapExpiredLeases, writeOutcomes, type OutcomeRow } from './deliveries.queries.ts';
+import { claimDeliveries, markCustomerServiceIntent, NOTICES_CHANNEL, reapExpiredLeases, writeOutcomes, type OutcomeRow } from './deliveries.queries.ts';
 import { createFlusher } from './flusher.ts';
 import type { Governor } from './governor.ts';
 import { applyTemplateReports } from './notices.queries.ts';
@@ -63,6 +63,9 @@ type Admitted = { d: ClaimedDelivery; m: MerchantNotices; capDay: string | null;
 
 export const LEASE_MARGIN_MS = 1_000;
 
+/** Whether an outcome came from a call to WeChat (as counted in `attempts`). */
+const madeCall = (o: Outcome): boolean => o.status === 'sent' || o.status === 'delivered' || o.attempted;
+
 /** A lease must hold a customer-service call and its template fallback, with room to spare. */
 export function checkLeaseOptions(o: Pick<DispatcherOptions, 'leaseMs' | 'sendTimeoutMs'>): void {
   if (o.leaseMs < 2 * o.sendTimeoutMs + 2 * LEASE_MARGIN_MS) {
@@ -87,9 +90,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const acquire = () => (slots > 0 ? (slots--, Promise.resolve()) : new Promise<void>((r) => waiting.push(r)));
   const release = () => (waiting.length ? waiting.shift()?.() : slots++);
 
-  function settle(d: ClaimedDelivery, outcome: Outcome): void {
+  function settle(d: ClaimedDelivery, outcome: Outcome, attemptedAt: number | null = null): void {
     deps.onOutcome?.(outcome);
-    flusher.add({ id: d.id, leaseId: d.leaseId, outcome });
+    flusher.add({ id: d.id, leaseId: d.leaseId, outcome, attemptedAt: attemptedAt !== null && madeCall(outcome) ? attemptedAt : null });
   }
   const later = (nextAt: number): Outcome => ({ status: 'queued', nextAt, attempted: false });
   /** Never start calls that could outlive the lease: another worker may own the delivery by then. */
@@ -107,16 +110,21 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       }
       const quiet = quietUntil(t, m.quietHours);
       if (quiet !== null) settle(d, later(quiet));
-      else byApp.set(d.appId, [...(byApp.get(d.appId) ?? []), { d, m }]);
+      else {
+        const items = byApp.get(d.appId);
+        if (items) items.push({ d, m });
+        else byApp.set(d.appId, [{ d, m }]);
+      }
     }
     const admitted: Admitted[] = [];
     for (const [appId, items] of byApp) {
       let granted: number;
       let paused: { template: number; custom: number };
       try {
-        const [template, custom] = await Promise.all([governor.pausedUntil(appId, 'template'), governor.pausedUntil(appId, 'custom')]);
+        // One round trip, not two: the reservation was made whatever the pauses say anyway.
+        const [template, custom, reserved] = await Promise.all([governor.pausedUntil(appId, 'template'), governor.pausedUntil(appId, 'custom'), governor.reserve(appId, items.length)]);
         paused = { template, custom };
-        granted = await governor.reserve(appId, items.length);
+        granted = reserved;
       } catch (err) {
         log.warn({ err, appId }, 'shared limiter unavailable; deliveries wait');
         for (const { d } of items) settle(d, later(t + o.dependencyRetryMs));
@@ -162,20 +170,24 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   async function sendOne(p: Plan): Promise<void> {
     await acquire();
     let outcome: Outcome;
+    let startedAt: number | null = null;
     try {
-      outcome = leaseFits(p.d, p.plan.useCs ? 2 : 1) ? await deps.send(p.d, p.plan) : later(now());
+      if (leaseFits(p.d, p.plan.useCs ? 2 : 1)) {
+        startedAt = now();
+        outcome = await deps.send(p.d, p.plan);
+      } else outcome = later(now());
     } finally {
       release();
     }
-    await finish(p, outcome);
+    await finish(p, outcome, startedAt);
   }
 
   /** Settles a delivery that passed the daily cap, giving the count back if nothing went out. */
-  async function finish(p: { d: ClaimedDelivery; capDay: string | null }, outcome: Outcome): Promise<void> {
+  async function finish(p: { d: ClaimedDelivery; capDay: string | null }, outcome: Outcome, attemptedAt: number | null = null): Promise<void> {
     if (p.capDay !== null && (outcome.status === 'queued' || outcome.status === 'failed')) {
       await governor.refundDaily(p.d.merchantId, p.d.identityId, p.capDay).catch(() => undefined);
     }
-    settle(p.d, outcome);
+    settle(p.d, outcome, attemptedAt);
   }
 
   async function handle(batch: ClaimedDelivery[]): Promise<void> {
@@ -217,13 +229,21 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     },
   });
 
+  // New deliveries are announced with NOTIFY (createAnnouncer): claim them at once, not at the next poll.
+  let unlisten: (() => Promise<void>) | undefined;
   return {
     ...loop,
+    start() {
+      loop.start();
+      unlisten ??= db.listen?.(NOTICES_CHANNEL, loop.wake);
+    },
     async stop() {
+      await unlisten?.();
       await loop.stop();
       await flusher.drain();
     },
     abandon() {
+      void unlisten?.();
       loop.abandon();
       flusher.drop();
     },

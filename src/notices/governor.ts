@@ -13,6 +13,7 @@
 import { z } from 'zod';
 import { keyspace, quotaDay, ttl } from '../store/keyspace.ts';
 import type { Kv } from '../store/kv.ts';
+import { nextQuotaDay } from './schedule.ts';
 
 export type SendApi = 'template' | 'custom';
 
@@ -51,6 +52,10 @@ export function createGovernor(deps: { kv: Kv; now: () => number; ratePerSecond:
     for (const [key, n] of batch) kv.incr(key, ttl.callCounter, n).catch(() => undefined);
   }
   const localKey = (appId: string, api: SendApi) => `${appId}|${api}`;
+  // The quota day of the call counters, worked out once a day rather than once per send.
+  let day = '';
+  let dayStarts = 0;
+  let dayEnds = 0;
 
   function pausedLocally(appId: string, api: SendApi): number {
     const until = local.get(localKey(appId, api)) ?? 0;
@@ -92,7 +97,13 @@ export function createGovernor(deps: { kv: Kv; now: () => number; ratePerSecond:
     countCall(appId, api) {
       // Gathered for a second and written as one INCRBY per key: thousands of sends a second
       // cost a few Kv calls, not one each. A crash loses at most a second of counts.
-      const key = keyspace.wechat.callCounter(appId, api, quotaDay(now()));
+      const t = now();
+      if (t >= dayEnds || t < dayStarts) {
+        day = quotaDay(t);
+        dayEnds = nextQuotaDay(t);
+        dayStarts = dayEnds - 86_400_000;
+      }
+      const key = keyspace.wechat.callCounter(appId, api, day);
       counts.set(key, (counts.get(key) ?? 0) + 1);
       flushTimer ??= setTimeout(flushCounts, COUNT_FLUSH_MS).unref();
     },

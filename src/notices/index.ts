@@ -8,6 +8,7 @@ import type { Feature } from '../http/feature.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Db } from '../store/db.ts';
 import type { Kv } from '../store/kv.ts';
+import { createAnnouncer } from './deliveries.queries.ts';
 import { createDispatcher, type Dispatcher, type DispatcherOptions } from './dispatcher.ts';
 import { createGovernor } from './governor.ts';
 import type { CsWindowPort, NoticeSender, Outcome } from './notices.types.ts';
@@ -107,7 +108,19 @@ export function createNoticesFeature(deps: NoticesFeatureDeps): NoticesFeature {
     });
 
   let dispatcher: Dispatcher | undefined;
-  const service = createNoticesService({ db: deps.db, log, now, merchants, webhookMerchants, onEnqueued: () => dispatcher?.wake() });
+  // Workers of other processes LISTEN (PostgreSQL only); one in this process is woken directly.
+  const announce = deps.db.listen ? createAnnouncer(deps.db, (err) => log.debug({ err }, 'could not announce new deliveries; workers find them at their next poll')) : undefined;
+  const service = createNoticesService({
+    db: deps.db,
+    log,
+    now,
+    merchants,
+    webhookMerchants,
+    onEnqueued: () => {
+      dispatcher?.wake();
+      announce?.();
+    },
+  });
 
   return {
     name: 'notices',

@@ -87,9 +87,20 @@ export async function createPgDb(opts: PgDbOptions): Promise<Db & { pool: pg.Poo
     ping: () => gated(async () => void (await query(pool, 'SELECT 1'))),
     async close() {
       gate.failWaiting(new Error('the database pool is closing'));
+      await Promise.all([...listeners].map((stop) => stop()));
       await pool.end();
     },
+    listen(channel, onNotify) {
+      const stop = listenOn(opts, channel, onNotify);
+      const unlisten = async () => {
+        listeners.delete(unlisten);
+        await stop();
+      };
+      listeners.add(unlisten);
+      return unlisten;
+    },
   };
+  const listeners = new Set<() => Promise<void>>();
 
   async function runTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     const client = await wrap(() => pool.connect());
@@ -125,6 +136,48 @@ export async function createPgDb(opts: PgDbOptions): Promise<Db & { pool: pg.Poo
   // Fail at start with a clear error if the server is not there.
   await db.ping();
   return db;
+}
+
+/**
+ * A LISTEN connection outside the pool (it is held for good, so it must not take one of the
+ * pool's permits), reconnecting after a second when it is lost.
+ */
+function listenOn(opts: PgDbOptions, channel: string, onNotify: () => void): () => Promise<void> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new Error(`listen: not a channel name: ${channel}`);
+  let stopped = false;
+  let client: pg.Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  const connect = async () => {
+    retry = undefined;
+    if (stopped) return;
+    const c = new pg.Client({ connectionString: opts.url, connectionTimeoutMillis: opts.connectTimeoutMs ?? 1000 });
+    client = c;
+    let lost = false;
+    const onLost = () => {
+      if (lost) return;
+      lost = true;
+      c.end().catch(() => undefined);
+      if (!stopped) retry = setTimeout(() => void connect(), 1000).unref();
+    };
+    c.on('error', onLost);
+    c.on('end', onLost);
+    c.on('notification', (n) => {
+      if (n.channel === channel) onNotify();
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+      if (!stopped) onNotify();
+    } catch {
+      onLost();
+    }
+  };
+  void connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    await client?.end().catch(() => undefined);
+  };
 }
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH', '57P01', '57P02', '57P03']);

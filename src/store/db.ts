@@ -28,6 +28,13 @@ export interface Db extends Queryable {
   exec(sql: string): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * LISTEN on `channel` (an identifier) on a connection of its own; `onNotify` runs on each
+   * NOTIFY, and once after every reconnect (notifications sent meanwhile are lost). Never
+   * throws: while the server is away it retries, and callers keep polling anyway. Only the
+   * `pg` adapter has it; the embedded database serves one process, which wakes itself.
+   */
+  listen?(channel: string, onNotify: () => void): () => Promise<void>;
 }
 
 /** Postgres SQLSTATE of a unique violation, for `ON CONFLICT`-less races. */

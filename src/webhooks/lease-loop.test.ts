@@ -98,4 +98,35 @@ describe('lease loop', () => {
     await stopping;
     expect(at.length).toBeGreaterThanOrEqual(2);
   });
+
+  it('When wake() comes while a claim is running, then the loop claims again at once instead of sleeping a poll', async () => {
+    let claims = 0;
+    let secondAt = 0;
+    let wokeAt = 0;
+    const loop = createLeaseLoop<number>({
+      name: 't',
+      log,
+      batchSize: 10,
+      maxInFlight: 10,
+      pollMs: 10_000,
+      maintainEveryMs: 60_000,
+      claim: async () => {
+        claims++;
+        if (claims === 1) {
+          // New work is announced after this claim looked at the queue but before it returned.
+          await sleep(5);
+          wokeAt = Date.now();
+          loop.wake();
+          await sleep(5);
+        } else if (claims === 2) secondAt = Date.now();
+        return [];
+      },
+      handle: async () => undefined,
+    });
+    loop.start();
+    await sleep(100);
+    await loop.stop();
+    expect(claims).toBe(2);
+    expect(secondAt - wokeAt).toBeLessThan(1_000);
+  });
 });

@@ -28,7 +28,11 @@ export interface LeaseLoop {
   stop(): Promise<void>;
   /** Stops claiming at once and forgets the batches in hand (a killed process, for tests). */
   abandon(): void;
-  /** Claims now instead of at the next poll (new work was enqueued here). */
+  /**
+   * Claims now instead of at the next poll (new work was enqueued: here, or elsewhere and
+   * announced by the database). Called while a claim runs, it makes the loop claim again
+   * right after instead of sleeping.
+   */
   wake(): void;
 }
 
@@ -42,9 +46,19 @@ export function createLeaseLoop<T>(o: LeaseLoopOptions<T>): LeaseLoop {
   // drained queue is not asked again after every batch.
   let waitingForRoom = false;
 
-  const wake = () => wakeUp?.();
+  // A wake-up that comes while the loop is busy (a claim in progress) is kept for its next
+  // sleep: work enqueued just after a claim's snapshot would otherwise wait a whole poll.
+  let wakePending = false;
+  const wake = () => {
+    if (wakeUp) wakeUp();
+    else wakePending = true;
+  };
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
+      if (wakePending) {
+        wakePending = false;
+        return resolve();
+      }
       const done = () => {
         clearTimeout(timer);
         wakeUp = undefined;

@@ -12,6 +12,7 @@ import type { Kv } from '../store/kv.ts';
 import { createSandbox, type Sandbox } from '../sandbox/sandbox.ts';
 import { createAccessTokenManager } from './access-token.ts';
 import { createWeChatApi } from './api.ts';
+import type { FetchLike } from './http.ts';
 import { createWebAuthClient } from './web-auth.ts';
 
 export interface WeChat {
@@ -25,7 +26,15 @@ export interface WeChat {
   sandbox: Sandbox | undefined;
 }
 
-export function createWeChat(deps: { config: AppConfig; kv: Kv; log: Logger; fetch: typeof fetch; now?: () => number }): WeChat {
+export function createWeChat(deps: {
+  config: AppConfig;
+  kv: Kv;
+  log: Logger;
+  fetch: typeof fetch;
+  /** Transport of the server API (`api`: messages, users, QR codes); default `fetch`. */
+  apiFetch?: FetchLike;
+  now?: () => number;
+}): WeChat {
   const { config } = deps;
   // Looked up at call time: official accounts made or edited in the admin UI change
   // config.officialAccounts in place while running (config/overlay.ts).
@@ -57,7 +66,7 @@ export function createWeChat(deps: { config: AppConfig; kv: Kv; log: Logger; fet
     }),
     api: createWeChatApi({
       tokens,
-      fetch: deps.fetch,
+      fetch: deps.apiFetch ?? deps.fetch,
       apiBaseUrl: config.wechat.apiBaseUrl,
       logger: log,
       ...(sandboxOn ? { qrImageBaseUrl: config.wechat.apiBaseUrl } : {}),

@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { WeChatApiError, WeChatTransportError } from './errors.ts';
 
-export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+/** What the transport must answer: a fetch Response, or the little of it that is read (http-agent.ts). */
+export type FetchLike = (input: string, init: RequestInit) => Promise<Pick<Response, 'status' | 'text'>>;
 
 export interface WeChatRequest<T> {
   method: 'GET' | 'POST';

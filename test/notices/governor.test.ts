@@ -5,8 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { createGovernor } from '../../src/notices/governor.ts';
+import { keyspace } from '../../src/store/keyspace.ts';
 import type { Kv } from '../../src/store/kv.ts';
 import { kvFactories } from '../helpers/stores.ts';
+import { until } from './world.ts';
 
 describe.each(kvFactories)('governor over $name Kv', (factory) => {
   let kv: Kv;
@@ -56,5 +58,21 @@ describe.each(kvFactories)('governor over $name Kv', (factory) => {
     await g.refundDaily('m', user, '2025-01-01');
     expect(await g.takeDaily('m', user, '2025-01-01', 2)).toBe(true);
     expect(await g.takeDaily('m', user, '2025-01-02', 2)).toBe(true);
+  });
+
+  it('When sends are counted across Beijing midnight, then each lands on its own quota day (wechat-protocol.md §9)', async () => {
+    // 2025-01-01 15:59:59.900 UTC is 23:59:59.900 in Beijing; 100 ms later is the next quota day.
+    let t = Date.UTC(2025, 0, 1, 15, 59, 59, 900);
+    const g = createGovernor({ kv, now: () => t, ratePerSecond: 5 });
+    const appId = app();
+    g.countCall(appId, 'template');
+    g.countCall(appId, 'template');
+    t += 100;
+    g.countCall(appId, 'template');
+    t -= 24 * 3600_000; // a clock stepped back a day still counts on its own day
+    g.countCall(appId, 'template');
+    const key = (day: string) => keyspace.wechat.callCounter(appId, 'template', day);
+    await until(async () => (await kv.get(key('2025-01-02'))) === '1', 3_000);
+    expect(await kv.get(key('2025-01-01'))).toBe('3');
   });
 });

@@ -22,6 +22,7 @@ import type { Kv } from '../../src/store/kv.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import { createAccessTokenManager } from '../../src/wechat/access-token.ts';
 import { createWeChatApi } from '../../src/wechat/api.ts';
+import { createHttpAgentFetch } from '../../src/wechat/http-agent.ts';
 import { parseWeChatXml } from '../../src/wechat/xml.ts';
 import { primaryDb, primaryKv } from '../helpers/stores.ts';
 
@@ -80,6 +81,7 @@ export async function createWorld(o: { sandboxLimits?: Partial<SandboxLimits>; d
   const kv = await primaryKv.create();
   const sandbox: Sandbox = createSandbox({ limits: { templateFinishDelayMs: 0, ...o.sandboxLimits }, pushTimeoutMs: 5_000 });
   const wx = await listen(sandbox.app.callback());
+  const apiFetch = createHttpAgentFetch();
   const byOriginalId = new Map<string, { appId: string; feature?: NoticesFeature; csWindow: CsWindow }>();
 
   // The inbox's part: windows opened by interactions, template delivery reports.
@@ -132,7 +134,8 @@ export async function createWorld(o: { sandboxLimits?: Partial<SandboxLimits>; d
   function buildScenario(s: { file: Pick<AppConfig, 'merchants' | 'officialAccounts'>; appId: string; appSecret: string; originalId: string; merchantId: string; kv: Kv; input: ScenarioInput }) {
     const config = s.file;
     const tokens = createAccessTokenManager({ kv: s.kv, apiBaseUrl: wx.url, logger: log, accounts: (id) => (id === s.appId ? { appSecret: s.appSecret } : undefined) });
-    const wechat = createWeChatApi({ tokens, apiBaseUrl: wx.url, logger: log, timeoutMs: s.input.timeoutMs ?? 1_000 });
+    // The production transport of the server API (src/deps.ts), not fetch.
+    const wechat = createWeChatApi({ tokens, apiBaseUrl: wx.url, logger: log, timeoutMs: s.input.timeoutMs ?? 1_000, fetch: apiFetch });
     const csWindow = createCsWindow({ kv: s.kv, quotas: () => ({ messageQuota: 5, messageWindowHours: 48, eventQuota: 3, eventWindowSeconds: 60 }) });
     // Another process with the same config: nothing shared with `feature` but the stores.
     const makeFeature = () =>
@@ -242,6 +245,7 @@ export async function createWorld(o: { sandboxLimits?: Partial<SandboxLimits>; d
     pending,
     async close() {
       await sandbox.close();
+      apiFetch.close();
       await wx.close();
       await receiver.close();
       await kv.close();
