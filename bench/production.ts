@@ -6,7 +6,7 @@
 import { driveFlows, type FlowResult } from './lib/flow-driver.ts';
 import { deploy } from './lib/deployment.ts';
 import { measure, type LoadResult } from './lib/load.ts';
-import { assertFree, spawnPinned, waitUntilUp } from './lib/proc.ts';
+import { assertFree, describeRuntime, spawnPinned, waitUntilUp } from './lib/proc.ts';
 import { measurePush } from './lib/push-sample.ts';
 import { BENCH, basicAuth, bridgeUrl, progress, PUBLIC_PORT } from './lib/stack.ts';
 import { bridgeLoginFlow } from './login-flow.ts';
@@ -83,7 +83,7 @@ async function loginFlow(ctx: BenchContext): Promise<ScenarioResult> {
       result: asLoad(ours),
       ...(ourRss !== undefined ? { rssMb: ourRss } : {}),
       custom: { 'flows/s': ours.max.flowsPerSec, '× node-oidc-provider': `${ratio.toFixed(2)} (target ≥ 5)`, 'flows completed': ours.max.completed },
-      note: [FAIRNESS, errorsOf(ours.max, ours.half)].filter(Boolean).join(' '),
+      note: [FAIRNESS, `wxbridge runs as ${describeRuntime(d.runtime)}.`, errorsOf(ours.max, ours.half)].filter(Boolean).join(' '),
     };
   } finally {
     await d.close();
@@ -101,9 +101,10 @@ async function rss(ctx: BenchContext): Promise<ScenarioResult> {
     const bridge = await d.startBridge({ port: PUBLIC_PORT, cpu: 0, role: 'all' });
     const base = bridgeUrl(PUBLIC_PORT);
     const idle = bridge.peakRssMb();
+    const idleMem = await memoryOf(base);
     const dur = Math.max(2, Math.round(ctx.durationSec / 2));
-    await measure({ url: `${base}/healthz`, durationSec: dur }, { halfLoad: false });
-    await measure({ url: `${base}/.well-known/jwks.json`, durationSec: dur }, { halfLoad: false });
+    const healthz = await measure({ url: `${base}/healthz`, durationSec: dur }, { halfLoad: false });
+    const jwks = await measure({ url: `${base}/.well-known/jwks.json`, durationSec: dur }, { halfLoad: false });
     const token = await measure(
       {
         url: `${base}/oauth2/token`,
@@ -116,8 +117,9 @@ async function rss(ctx: BenchContext): Promise<ScenarioResult> {
     );
     const push = await measurePush(base, { id: 'bench', ...BENCH }, dur);
     const afterSameLoads = bridge.peakRssMb();
-    await driveFlows(bridgeLoginFlow(base, d.sandbox, d.userIds), { concurrency: CONCURRENCY, durationSec: dur });
+    const flows = await driveFlows(bridgeLoginFlow(base, d.sandbox, d.userIds), { concurrency: CONCURRENCY, durationSec: dur });
     const peak = bridge.peakRssMb();
+    const endMem = await memoryOf(base);
     const demo = ctx.demoRssMb();
     return {
       ...(peak !== undefined ? { rssMb: peak } : {}),
@@ -125,14 +127,26 @@ async function rss(ctx: BenchContext): Promise<ScenarioResult> {
         'idle MB': idle ?? '?',
         'after healthz+JWKS+token+push MB': afterSameLoads ?? '?',
         'after login flows too MB': peak ?? '?',
+        'idle MB (rss/heap used of total/external)': idleMem,
+        'end MB (rss/heap used of total/external)': endMem,
         'demo-mode process peak MB': demo ?? '?',
         'target MB': 200,
       },
-      note: `Production mode: BRIDGE_CONFIG, ROLE=all (web and workers, as the demo process), no sandbox, demo merchant or oidc-provider in the process; ${dur} s of each load. Token ${token.rps} req/s (${token.non2xx + token.errors} failed), push ${push ? `${push.rps} req/s (${push.non2xx + push.errors} failed)` : 'n/a'} during it.`,
+      note: `Production mode, run as ${describeRuntime(d.runtime)}: BRIDGE_CONFIG, ROLE=all (web and workers, as the demo process), no sandbox, demo merchant or oidc-provider in the process; ${dur} s of each load. Healthz ${healthz.rps} req/s, JWKS ${jwks.rps} req/s, token ${token.rps} req/s (${token.non2xx + token.errors} failed), push ${push ? `${push.rps} req/s (${push.non2xx + push.errors} failed)` : 'n/a'}, login ${flows.flowsPerSec} flows/s (${flows.failed} failed) during it.`,
     };
   } finally {
     await d.close();
   }
+}
+
+/** Where the memory is now, from the bridge's own /metrics (prom-client's default metrics): rss/heap used of total/external in MB. */
+async function memoryOf(base: string): Promise<string> {
+  const text = await fetch(`${base}/metrics`).then((r) => r.text(), () => '');
+  const mb = (name: string): string => {
+    const m = new RegExp(`^wxbridge_${name} (\\S+)$`, 'm').exec(text);
+    return m ? String(Math.round(Number(m[1]) / 1048576)) : '?';
+  };
+  return `${mb('process_resident_memory_bytes')}/${mb('nodejs_heap_size_used_bytes')} of ${mb('nodejs_heap_size_total_bytes')}/${mb('nodejs_external_memory_bytes')}`;
 }
 
 export const productionScenarios: Scenario[] = [

@@ -1,15 +1,18 @@
 /**
  * One production-shaped deployment for a scenario: its own database (migrated, seeded
  * with linked users), a flushed Redis database, the sandbox process on core 1 with those
- * users, and bridges started on demand. `close()` stops every process and drops the
- * database, also when the scenario failed half-way.
+ * users, and bridges started on demand, run as a production user runs them (the compiled
+ * build with the production settings of `PRODUCTION_RUNTIME`, or BENCH_RUNTIME=tsx).
+ * `close()` stops every process and drops the database, also when the scenario failed
+ * half-way.
  */
 import { rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { Db } from '../../src/store/db.ts';
-import type { Proc } from './proc.ts';
+import { assertFree, benchRuntime, entryArgs, spawnPinned, waitUntilUp, type Proc, type Runtime } from './proc.ts';
 import { openMigratedDb, seedLinkedUsers } from './seed.ts';
-import { createDatabase, createSandboxUsers, dropDatabase, flushBenchRedis, progress, startProductionBridge, startSandbox, writeBenchConfig, type BridgeSpec, type SandboxProc } from './stack.ts';
+import { BENCH, benchRedisUrl, bridgeUrl, createDatabase, createSandboxUsers, dropDatabase, flushBenchRedis, progress, startSandbox, writeBenchConfig, type BridgeSpec, type SandboxProc } from './stack.ts';
 
 export interface DeploymentSpec {
   databaseUrl: string;
@@ -28,6 +31,8 @@ export interface Deployment {
   dbUrl: string;
   sandbox: SandboxProc;
   userIds: string[];
+  /** How the bridges run (for the scenario's note). */
+  runtime: Runtime;
   startBridge(s: Pick<BridgeSpec, 'port' | 'cpu' | 'role'>): Promise<Proc>;
   close(): Promise<void>;
 }
@@ -55,14 +60,16 @@ export async function deploy(spec: DeploymentSpec): Promise<Deployment> {
     configFile = writeBenchConfig();
     const file = configFile;
     const sb = sandbox;
+    const runtime = benchRuntime();
     return {
       db,
       dbUrl,
       sandbox: sb,
       userIds,
+      runtime,
       async startBridge(s) {
-        progress(`${spec.database}: bridge ROLE=${s.role} on core ${s.cpu}`);
-        const p = await startProductionBridge({ ...s, databaseUrl: dbUrl, redisUrl: spec.redisUrl, sandboxUrl: sb.url, configFile: file });
+        progress(`${spec.database}: bridge ROLE=${s.role} on core ${s.cpu} (${runtime.kind})`);
+        const p = await startProductionBridge(runtime, { ...s, databaseUrl: dbUrl, redisUrl: spec.redisUrl, sandboxUrl: sb.url, configFile: file });
         procs.push(p);
         return p;
       },
@@ -72,4 +79,29 @@ export async function deploy(spec: DeploymentSpec): Promise<Deployment> {
     await close().catch(() => undefined);
     throw err;
   }
+}
+
+/** A production-mode bridge (BRIDGE_CONFIG set: no demo merchant, no sandbox in-process). */
+async function startProductionBridge(runtime: Runtime, s: BridgeSpec): Promise<Proc> {
+  const publicUrl = bridgeUrl(s.port);
+  await assertFree(`${publicUrl}/`);
+  // BENCH_CPU_PROF=dir: every bridge writes a V8 CPU profile there when it stops (open in Chrome DevTools).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const proc = spawnPinned(s.cpu, [...prof, ...entryArgs(runtime, 'src/main.ts')], {
+    ...runtime.env,
+    NODE_ENV: 'production',
+    PORT: String(s.port),
+    PUBLIC_URL: publicUrl,
+    ROLE: s.role,
+    BRIDGE_CONFIG: s.configFile,
+    BRIDGE_SECRET_KEY: BENCH.secretKey,
+    DATABASE_URL: s.databaseUrl,
+    REDIS_URL: benchRedisUrl(s.redisUrl),
+    WECHAT_OAUTH_BASE_URL: s.sandboxUrl,
+    WECHAT_API_BASE_URL: s.sandboxUrl,
+    LOG_LEVEL: 'warn',
+    DATA_DIR: join(tmpdir(), `wxb-bench-${process.pid}`),
+  });
+  await waitUntilUp(proc, `${publicUrl}/readyz`);
+  return proc;
 }

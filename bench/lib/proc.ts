@@ -2,10 +2,85 @@
  * Processes under test, each pinned to one core with taskset (SECURITY.md E: the bridge
  * on one core, the load generator on the other), and their peak memory.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const hasTaskset = existsSync('/usr/bin/taskset');
+
+/**
+ * How a production user runs wxbridge: the compiled build (`npm run build`, then
+ * `node dist/main.js`) under plain node with these settings. The same values are in the
+ * Dockerfile, `npm run start:prod` and README "Production"; test/build/production-build.test.ts
+ * fails when they disagree. Why these values: README "Production" (measured with
+ * `BENCH_ONLY=rss`).
+ */
+export const PRODUCTION_RUNTIME = {
+  nodeFlags: ['--max-semi-space-size=8'],
+  env: { MALLOC_ARENA_MAX: '2' },
+} as const;
+
+/**
+ * The runtime of the production-shaped bridges: `dist` (default, as above) or `tsx` (the
+ * source through tsx, as `npm start` runs it). For experiments, BENCH_NODE_FLAGS (space
+ * separated; empty for none) and BENCH_MALLOC_ARENA_MAX (empty for glibc's default) replace
+ * the production settings.
+ */
+export interface Runtime {
+  kind: 'dist' | 'tsx';
+  nodeFlags: string[];
+  env: Record<string, string>;
+}
+
+export function benchRuntime(): Runtime {
+  const kind = process.env.BENCH_RUNTIME === 'tsx' ? 'tsx' : 'dist';
+  const flags = process.env.BENCH_NODE_FLAGS;
+  const arena = process.env.BENCH_MALLOC_ARENA_MAX ?? PRODUCTION_RUNTIME.env.MALLOC_ARENA_MAX;
+  return {
+    kind,
+    nodeFlags: flags === undefined ? [...PRODUCTION_RUNTIME.nodeFlags] : flags.split(/\s+/).filter(Boolean),
+    env: arena ? { MALLOC_ARENA_MAX: arena } : {},
+  };
+}
+
+export const describeRuntime = (r: Runtime): string =>
+  `${r.kind === 'dist' ? 'node dist/main.js (compiled build)' : 'node --import tsx src/main.ts'}` +
+  `${r.nodeFlags.length ? ` ${r.nodeFlags.join(' ')}` : ''}, MALLOC_ARENA_MAX=${r.env.MALLOC_ARENA_MAX ?? 'unset'}`;
+
+/** node's arguments for a source entry (`src/main.ts`) in that runtime. */
+export function entryArgs(r: Runtime, entry: string): string[] {
+  if (r.kind === 'tsx') return [...r.nodeFlags, '--import', 'tsx', entry];
+  ensureBuilt();
+  return [...r.nodeFlags, entry.replace(/^src\//, 'dist/').replace(/\.ts$/, '.js')];
+}
+
+let built = false;
+
+/**
+ * Runs `npm run build` once per bench run when dist/ is missing or older than a file in
+ * src/. Without type checking (`--noCheck`: the same JavaScript, in seconds), as tsx runs
+ * the source unchecked: a type error elsewhere in a work-in-progress tree is CI's to report,
+ * not a reason to measure nothing.
+ */
+export function ensureBuilt(): void {
+  if (built) return;
+  const stamp = existsSync('dist/main.js') ? statSync('dist/main.js').mtimeMs : 0;
+  if (newestMtime('src') > stamp) {
+    console.error('[bench] dist/ is older than src/: npm run build -- --noCheck');
+    execFileSync('npm', ['run', 'build', '--silent', '--', '--noCheck'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  }
+  built = true;
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
+    else if (!e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
 
 export interface Proc {
   child: ChildProcess;

@@ -176,30 +176,6 @@ export interface BridgeSpec {
   configFile: string;
 }
 
-/** A production-mode bridge (BRIDGE_CONFIG set: no demo merchant, no sandbox in-process). */
-export async function startProductionBridge(s: BridgeSpec): Promise<Proc> {
-  const publicUrl = bridgeUrl(s.port);
-  await assertFree(`${publicUrl}/`);
-  // BENCH_CPU_PROF=dir: every bridge writes a V8 CPU profile there when it stops (open in Chrome DevTools).
-  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const proc = spawnPinned(s.cpu, [...prof, '--import', 'tsx', 'src/main.ts'], {
-    NODE_ENV: 'production',
-    PORT: String(s.port),
-    PUBLIC_URL: publicUrl,
-    ROLE: s.role,
-    BRIDGE_CONFIG: s.configFile,
-    BRIDGE_SECRET_KEY: BENCH.secretKey,
-    DATABASE_URL: s.databaseUrl,
-    REDIS_URL: benchRedisUrl(s.redisUrl),
-    WECHAT_OAUTH_BASE_URL: s.sandboxUrl,
-    WECHAT_API_BASE_URL: s.sandboxUrl,
-    LOG_LEVEL: 'warn',
-    DATA_DIR: join(tmpdir(), `wxb-bench-${process.pid}`),
-  });
-  await waitUntilUp(proc, `${publicUrl}/readyz`);
-  return proc;
-}
-
 export const basicAuth = (id: string, secret: string): string => 'Basic ' + Buffer.from(`${id}:${secret}`).toString('base64');
 
 /** A merchant-API Bearer token for the bench backend client. */
