@@ -14,7 +14,7 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs
 import { cpus } from 'node:os';
 import { cpuMsOf, cpuUsPerRequest } from './lib/cpu.ts';
 import { measure, type LoadResult } from './lib/load.ts';
-import { assertFree, spawnPinned, waitUntilUp, type Proc } from './lib/proc.ts';
+import { assertFree, benchRuntime, describeRuntime, entryArgs, spawnPinned, waitUntilUp, type Proc } from './lib/proc.ts';
 import { scenarios, type BenchContext } from './scenarios.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -37,7 +37,11 @@ interface Row {
 }
 
 async function startBridge(port: number): Promise<Proc> {
-  const proc = spawnPinned(0, ['--import', 'tsx', 'src/main.ts'], {
+  // The same runtime as the production-mode bridges (the compiled build with the production
+  // memory settings, unless BENCH_RUNTIME=tsx), in demo mode.
+  const runtime = benchRuntime();
+  const proc = spawnPinned(0, entryArgs(runtime, 'src/main.ts'), {
+    ...runtime.env,
     PORT: String(port),
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     DATABASE_URL,
@@ -101,7 +105,7 @@ function report(rows: Row[], meta: { commit: string; cpu: string }): void {
     '',
     `## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — commit ${meta.commit}`,
     '',
-    `Node ${process.version}; ${meta.cpu}; ${cpus().length} cores; runs of ${DURATION} s after a warm-up; bridge pinned to core 0, load generator to core 1; PostgreSQL and Redis local, unpinned.`,
+    `Node ${process.version}; ${meta.cpu}; ${cpus().length} cores; runs of ${DURATION} s after a warm-up; bridge pinned to core 0, load generator to core 1; PostgreSQL and Redis local, unpinned; bridges run as ${describeRuntime(benchRuntime())}.`,
     '',
     '| scenario | req/s | × bare Koa | CPU µs/req | p50 ms | p99 ms | p99 at half load ms | non-2xx | peak RSS MB | other |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
