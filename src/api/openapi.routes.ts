@@ -5,12 +5,13 @@
 import Router from '@koa/router';
 import type { Feature } from '../http/feature.ts';
 import { cachedJson } from '../oauth/discovery.ts';
-import { serveCached } from '../oauth/discovery.routes.ts';
+import { serveDocument } from '../http/precomputed.ts';
+import { publicJson } from '../oauth/discovery.routes.ts';
 import { openApiDocument } from './openapi.ts';
 
 export function createApiDocsFeature(deps: { config: { publicUrl: string } }): Feature {
-  const doc = cachedJson(openApiDocument(deps.config.publicUrl));
+  const doc = publicJson('public, max-age=300')(cachedJson(openApiDocument(deps.config.publicUrl)));
   const router = new Router();
-  router.get('/api/v1/openapi.json', (ctx) => serveCached(ctx, doc, 'public, max-age=300'));
+  router.get('/api/v1/openapi.json', (ctx) => serveDocument(ctx, doc));
   return { name: 'api-docs', routes: router };
 }

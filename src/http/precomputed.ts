@@ -1,32 +1,87 @@
 /**
- * Precomputed GET routes (JWKS, discovery, /healthz): served ahead of the routers.
+ * Precomputed documents (JWKS, discovery, /healthz): answered before Koa and the routers.
  *
- * A route handler wrapped in `precomputed()` declares that it is synchronous, reads nothing
- * but the request, and needs none of its router's middleware. `precomputedRoutes()` finds
- * such handlers on exact, parameterless GET paths and answers those paths before any router
- * runs, so a JWKS fetch costs the kernel (request id, security headers, metrics) plus a few
- * header writes instead of walking every feature's router (issue #9).
+ * A route handler made with `precomputed(produce)` declares that its answer is a document
+ * computed ahead of time (body, type, ETag, caching), that reads nothing of the request but
+ * its path and validators, and needs none of its router's middleware. `precomputedRoutes()`
+ * finds such routes on exact, parameterless GET paths. Two ways serve them:
+ * - `frontDoor()`, in front of Koa itself: a request for exactly such a path (no query string)
+ *   gets one `writeHead` with the kernel's headers (security headers, request id) and the
+ *   document's, prebuilt per document, and the same metrics observation; no Koa context, no
+ *   middleware (issue #9: JWKS at ≥ 80% of bare Koa). Public documents are not access-logged,
+ *   as health checks are not.
+ * - `servePrecomputed()`, the same answer inside Koa ahead of the routers, for the spellings
+ *   the front door leaves (a query string).
  *
- * Falls back to the normal route whenever it cannot answer exactly as the router would:
+ * Both fall back to the normal route whenever they cannot answer exactly as the router would:
  * another path spelling (case, trailing slash), an earlier route that also matches the path,
- * or a handler that throws (the JWKS before the keys are loaded: the router first awaits
- * the feature's readiness, then runs the same handler).
+ * a path that something in front of the routers owns (a static prefix, a mounted app), or a
+ * producer that throws (the JWKS before the keys are loaded: the router first awaits the
+ * feature's readiness, then serves the same document).
  */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
+import type { Histogram } from 'prom-client';
+import { INBOUND_REQUEST_ID } from './request-context.ts';
+
+/** A document served as is: computed when it changes, never per request. */
+export interface PrecomputedDocument {
+  readonly body: string;
+  /** Content-Type. */
+  readonly type: string;
+  /** Strong validator: a matching If-None-Match gets 304. */
+  readonly etag?: string;
+  /** Replaces the kernel's `no-store`. */
+  readonly cacheControl?: string;
+  /** Readable from any origin (CORS `*`, CORP cross-origin): public keys and metadata. */
+  readonly crossOrigin?: boolean;
+}
+
+type Produce = () => PrecomputedDocument;
 
 const FAST = Symbol('wxbridge.precomputed');
+type Tagged = Middleware & { [FAST]?: Produce };
 
-type Serve = (ctx: Context) => void;
-type Tagged = Middleware & { [FAST]?: Serve };
-
-/** Marks a synchronous, self-contained GET handler as servable before the routers. */
-export function precomputed(serve: Serve): Middleware {
+/** A GET handler answering with the document `produce` returns (see the file comment). */
+export function precomputed(produce: Produce): Middleware {
   const handler: Tagged = (ctx) => {
-    serve(ctx);
+    serveDocument(ctx, produce());
   };
-  handler[FAST] = serve;
+  handler[FAST] = produce;
   return handler;
+}
+
+/** If-None-Match uses weak comparison (RFC 9110 §13.1.2): `W/` is ignored. */
+function matches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header === etag || header === '*') return true;
+  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
+}
+
+/**
+ * Serves a document through Koa: its headers over the kernel's, 304 on a matching ETag.
+ * Compared here rather than with ctx.fresh: a conditional fetch() also sends
+ * `Cache-Control: no-cache`, which makes `fresh` say no, yet the origin may still answer 304
+ * to a matching validator (RFC 9110 §13.1.2).
+ */
+export function serveDocument(ctx: Context, doc: PrecomputedDocument): void {
+  const res = ctx.res;
+  if (doc.cacheControl) res.setHeader('Cache-Control', doc.cacheControl);
+  if (doc.crossOrigin) {
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
+  }
+  if (doc.etag) {
+    res.setHeader('ETag', doc.etag);
+    if (matches(ctx.get('if-none-match'), doc.etag)) {
+      ctx.status = 304;
+      return;
+    }
+  }
+  res.setHeader('Content-Type', doc.type);
+  ctx.body = doc.body;
 }
 
 interface Layer {
@@ -39,43 +94,144 @@ interface Layer {
 
 const layersOf = (r: Router): Layer[] => r.stack as unknown as Layer[];
 
-/** Exact path → handler, for every tagged route no earlier GET route could also answer. */
-export function precomputedRoutes(routers: readonly Router[]): Map<string, Serve> {
+/** Exact path → producer, for every tagged route no earlier GET route could also answer. */
+export function precomputedRoutes(routers: readonly Router[]): Map<string, Produce> {
   const all = routers.flatMap(layersOf).filter((l) => l.methods.includes('GET'));
-  const out = new Map<string, Serve>();
+  const out = new Map<string, Produce>();
   all.forEach((layer, i) => {
-    const serve = layer.stack.at(-1)?.[FAST];
-    if (!serve || typeof layer.path !== 'string' || layer.paramNames.length > 0 || layer.stack.length !== 1) return;
+    const produce = layer.stack.at(-1)?.[FAST];
+    if (!produce || typeof layer.path !== 'string' || layer.paramNames.length > 0 || layer.stack.length !== 1) return;
     const path = layer.path;
     if (out.has(path) || all.slice(0, i).some((earlier) => earlier.match(path))) return;
-    out.set(path, serve);
+    out.set(path, produce);
   });
   return out;
 }
 
-/** Drops the paths that something in front of the routers (a static prefix, a mounted app) owns. */
-function index(routes: Map<string, Serve>, unless: ((path: string) => boolean) | undefined): Map<string, Serve> {
-  if (unless) for (const path of [...routes.keys()]) if (unless(path)) routes.delete(path);
-  return routes;
+export interface PrecomputedOptions {
+  /** Paths that something in front of the routers (a static prefix, a mounted app) owns. */
+  unless?: (path: string) => boolean;
 }
 
-/** Answers the precomputed paths; anything else, or a handler that is not ready, goes on. */
-export function servePrecomputed(routers: readonly Router[], opts: { unless?: (path: string) => boolean } = {}): Middleware {
-  // Indexed on first use, like the dispatch step, so routes added after wiring count.
-  let routes: Map<string, Serve> | undefined;
+/** Indexed on first use, like the dispatch step, so routes added after wiring count. */
+function lazyIndex(routers: readonly Router[], opts: PrecomputedOptions): () => Map<string, Produce> {
+  let routes: Map<string, Produce> | undefined;
+  return () => {
+    if (!routes) {
+      routes = precomputedRoutes(routers);
+      if (opts.unless) for (const path of [...routes.keys()]) if (opts.unless(path)) routes.delete(path);
+    }
+    return routes;
+  };
+}
+
+/** The precomputed paths inside Koa, ahead of the routers; anything else, or a producer not ready, goes on. */
+export function servePrecomputed(routers: readonly Router[], opts: PrecomputedOptions = {}): Middleware {
+  const routes = lazyIndex(routers, opts);
   return (ctx, next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
-    routes ??= index(precomputedRoutes(routers), opts.unless);
     const path = ctx.path;
-    const serve = routes.get(path);
-    if (!serve) return next();
+    const produce = routes().get(path);
+    if (!produce) return next();
+    let doc: PrecomputedDocument;
     try {
-      serve(ctx);
+      doc = produce();
     } catch {
       return next();
     }
+    serveDocument(ctx, doc);
     // The same route label the router would give, for the HTTP duration histogram.
     (ctx as unknown as { _matchedRoute: string })._matchedRoute = path;
     return Promise.resolve();
+  };
+}
+
+export interface FrontDoorOptions extends PrecomputedOptions {
+  /** The kernel's headers on every response (security headers, `Cache-Control: no-store`). */
+  headers: readonly (readonly [string, string])[];
+  httpDuration?: Histogram<'method' | 'route' | 'status'>;
+}
+
+/** What a document's 200 and 304 answers carry besides the request id: built once per document. */
+interface Prebuilt {
+  ok: string[];
+  notModified: string[];
+}
+
+/**
+ * A request listener's first step: answers a precomputed path and returns true, or returns
+ * false and leaves the request untouched for Koa.
+ */
+export function frontDoor(routers: readonly Router[], opts: FrontDoorOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const routes = lazyIndex(routers, opts);
+  const built = new WeakMap<PrecomputedDocument, Prebuilt>();
+  const observers = new Map<string, { observe(seconds: number): void }>();
+
+  function prebuild(doc: PrecomputedDocument): Prebuilt {
+    const own = new Map<string, string>();
+    if (doc.cacheControl) own.set('cache-control', doc.cacheControl);
+    if (doc.crossOrigin) {
+      own.set('access-control-allow-origin', '*');
+      own.set('cross-origin-resource-policy', 'cross-origin');
+    }
+    if (doc.etag) own.set('etag', doc.etag);
+    const names = new Map<string, string>([
+      ['cache-control', 'Cache-Control'],
+      ['access-control-allow-origin', 'Access-Control-Allow-Origin'],
+      ['cross-origin-resource-policy', 'Cross-Origin-Resource-Policy'],
+      ['etag', 'ETag'],
+    ]);
+    const common: string[] = [];
+    for (const [name, value] of opts.headers) {
+      const mine = own.get(name.toLowerCase());
+      common.push(name, mine ?? value);
+      own.delete(name.toLowerCase());
+    }
+    for (const [lower, value] of own) common.push(names.get(lower) ?? lower, value);
+    return {
+      ok: [...common, 'Content-Type', doc.type, 'Content-Length', String(Buffer.byteLength(doc.body))],
+      notModified: common,
+    };
+  }
+
+  function observe(method: string, path: string, status: number, start: number): void {
+    if (!opts.httpDuration) return;
+    const key = `${method} ${status} ${path}`;
+    let o = observers.get(key);
+    if (!o) {
+      o = opts.httpDuration.labels({ method, route: path, status: String(status) });
+      observers.set(key, o);
+    }
+    o.observe((performance.now() - start) / 1000);
+  }
+
+  return (req, res) => {
+    const method = req.method;
+    if (method !== 'GET' && method !== 'HEAD') return false;
+    const url = req.url;
+    if (!url || url.includes('?')) return false;
+    const produce = routes().get(url);
+    if (!produce) return false;
+    const start = performance.now();
+    let doc: PrecomputedDocument;
+    try {
+      doc = produce();
+    } catch {
+      return false;
+    }
+    let pre = built.get(doc);
+    if (!pre) {
+      pre = prebuild(doc);
+      built.set(doc, pre);
+    }
+    const inbound = req.headers['x-request-id'];
+    const requestId = typeof inbound === 'string' && INBOUND_REQUEST_ID.test(inbound) ? inbound : randomUUID();
+    const notModified = doc.etag !== undefined && matches(req.headers['if-none-match'], doc.etag);
+    const status = notModified ? 304 : 200;
+    res.writeHead(status, ['X-Request-Id', requestId, ...(notModified ? pre.notModified : pre.ok)]);
+    if (notModified || method === 'HEAD') res.end();
+    else res.end(doc.body);
+    observe(method, url, status, start);
+    return true;
   };
 }

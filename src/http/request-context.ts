@@ -14,7 +14,8 @@ import type { Histogram } from 'prom-client';
 import type { RequestState } from './context.ts';
 import { pickLocale, type Locale } from './i18n.ts';
 
-const INBOUND_ID = /^[A-Za-z0-9._-]{8,64}$/;
+/** A request id a caller (a balancer, a proxy) may hand in: echoed when it looks like this, else a new one is made. */
+export const INBOUND_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 const UNLOGGED = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** `ctx.state` with `log` and `locale` computed on first read; both stay assignable. */
@@ -64,7 +65,7 @@ export function requestContext(deps: { log: Logger; httpDuration?: Histogram<'me
   return async (ctx, next) => {
     const start = performance.now();
     const inbound = ctx.get('x-request-id');
-    const requestId = inbound && INBOUND_ID.test(inbound) ? inbound : randomUUID();
+    const requestId = inbound && INBOUND_REQUEST_ID.test(inbound) ? inbound : randomUUID();
     const state = new LazyRequestState(requestId, deps.log, ctx);
     // Koa creates `state` as a plain object; features only add keys to it, so carry any over.
     Object.assign(state, ctx.state);

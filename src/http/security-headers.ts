@@ -7,7 +7,13 @@
  */
 import type { Middleware } from 'koa';
 
-export function securityHeaders(opts: { https: boolean; extraImgSrc?: string[] }): Middleware {
+export interface SecurityHeaderOptions {
+  https: boolean;
+  extraImgSrc?: string[];
+}
+
+/** The headers every response carries, in order (the front door of src/http/precomputed.ts writes them too). */
+export function securityHeaderPairs(opts: SecurityHeaderOptions): readonly (readonly [string, string])[] {
   const csp = [
     "default-src 'self'",
     "script-src 'self'",
@@ -31,6 +37,11 @@ export function securityHeaders(opts: { https: boolean; extraImgSrc?: string[] }
     ...(opts.https ? [['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'] as const] : []),
     ['Cache-Control', 'no-store'],
   ] as const);
+  return headers;
+}
+
+export function securityHeaders(opts: SecurityHeaderOptions): Middleware {
+  const headers = securityHeaderPairs(opts);
   return (ctx, next) => {
     const res = ctx.res;
     for (const [name, value] of headers) res.setHeader(name, value);

@@ -51,6 +51,26 @@ describe('HTTP kernel hot paths', () => {
     expect(await head.text()).toBe('');
   });
 
+  it('When a precomputed document is answered before Koa, then it carries exactly the headers the Koa path gives, and is measured', async () => {
+    const strip = (r: Response) => [...r.headers].filter(([k]) => !['x-request-id', 'date', 'keep-alive', 'connection'].includes(k)).sort();
+    for (const path of ['/.well-known/jwks.json', '/.well-known/openid-configuration', '/healthz']) {
+      const front = await fetch(`${app.baseUrl}${path}`);
+      const koa = await fetch(`${app.baseUrl}${path}?via=koa`); // a query string takes the Koa path
+      expect(front.status).toBe(200);
+      expect(strip(front)).toEqual(strip(koa));
+      expect(await front.text()).toBe(await koa.text());
+      const etag = front.headers.get('etag');
+      if (etag) {
+        const a = await fetch(`${app.baseUrl}${path}`, { headers: { 'if-none-match': etag } });
+        const b = await fetch(`${app.baseUrl}${path}?via=koa`, { headers: { 'if-none-match': etag } });
+        expect([a.status, b.status]).toEqual([304, 304]);
+        expect(strip(a)).toEqual(strip(b));
+      }
+    }
+    const metrics = await (await fetch(`${app.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/wxbridge_http_request_duration_seconds_count\{[^}]*route="\/\.well-known\/jwks\.json"[^}]*status="200"[^}]*\} \d+/);
+  });
+
   it('When the discovery documents and /healthz are fetched, then bodies and types are what the routes give', async () => {
     const oidc = await fetch(`${app.baseUrl}/.well-known/openid-configuration`);
     const meta = (await oidc.json()) as { issuer: string; jwks_uri: string };
