@@ -61,7 +61,7 @@ export function createAdminFeature(
   deliveriesRoutes(router, web);
   // Merchants and official accounts made or edited here: the config overlay (config/overlay.ts).
   const configPages = createConfigPages(
-    createConfigOverlayService({ db: core.db, secrets: core.secrets, now: core.now, audit: services.audit, live: opts.configSync.live, sync: opts.configSync, allowHttp: core.config.mode === 'demo' }),
+    createConfigOverlayService({ db: core.db, secrets: core.secrets, now: core.now, audit: services.audit, live: opts.configSync.live, sync: opts.configSync, allowHttp: core.config.mode === 'demo', outbound: core.config.outbound }),
     opts.configSync,
   );
   merchantsRoutes(router, web, configPages);

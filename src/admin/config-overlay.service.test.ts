@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changes, flattenDoc, insecureUrls } from './config-overlay.service.ts';
+import { changes, flattenDoc, insecureUrls, refusedUrls } from './config-overlay.service.ts';
 
 describe('config overlay: audit before/after and endpoint rules', () => {
   it('When a document changes, then only the changed fields are recorded and secrets only as set / replaced / not set', () => {
@@ -20,5 +20,22 @@ describe('config overlay: audit before/after and endpoint rules', () => {
       'webhook.url: must be https',
       'linking.oidc.issuer: must be https',
     ]);
+  });
+
+  it('When a merchant endpoint points at a private address (literal, or a name resolving to one), then the save names the field; allowed settings let it through', async () => {
+    const deny = { allowPrivateNetworks: false, allowHosts: [] };
+    const dns: Record<string, string[]> = { 'hooks.bank.example': ['203.0.114.7'], 'rebind.example': ['203.0.114.8', '10.0.0.9'] };
+    const resolve = async (host: string) => (dns[host] ?? []).map((address) => ({ address }));
+    const doc = {
+      webhook: { url: 'https://169.254.169.254/latest/meta-data' },
+      intents: { url: 'https://rebind.example/intents' },
+      linking: [{ type: 'verify-api', url: 'https://hooks.bank.example/verify' }, { type: 'oidc', issuer: 'https://unknown.example' }],
+    };
+    expect(await refusedUrls(doc, deny, resolve)).toEqual([
+      'webhook.url: 169.254.169.254 is not a public address (outbound.allowPrivateNetworks or outbound.allowHosts)',
+      'intents.url: rebind.example resolves to 10.0.0.9, not a public address (outbound.allowPrivateNetworks or outbound.allowHosts)',
+    ]);
+    expect(await refusedUrls(doc, { allowPrivateNetworks: true, allowHosts: [] }, resolve)).toEqual([]);
+    expect(await refusedUrls(doc, { allowPrivateNetworks: false, allowHosts: ['169.254.169.254', 'Rebind.Example'] }, resolve)).toEqual([]);
   });
 });

@@ -11,7 +11,10 @@ import { effectiveConfig, formatProblem, splitSecrets, type OverlayItem, type Ov
 import * as Q from '../config/overlay.queries.ts';
 import type { ConfigSync } from '../config/overlay.sync.ts';
 import type { LiveConfig } from '../config/overlay.ts';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { AppError } from '../http/errors.ts';
+import { checkLiteralHost, isPublicAddress, OutboundRefusedError, type OutboundPolicy } from '../security/outbound.ts';
 import type { SecretBox } from '../security/secret-box.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import type { ActorRef, AdminAudit } from './audit.service.ts';
@@ -84,10 +87,47 @@ export interface ConfigOverlayService {
  * outside demo mode they must be https: the config file's operator may choose otherwise,
  * an admin of the UI (possibly scoped to one merchant) may not.
  */
-export function insecureUrls(doc: Doc): string[] {
+/** A merchant document's endpoints the bridge calls, by field. */
+function merchantUrls(doc: Doc): [string, unknown][] {
   const urls: [string, unknown][] = [['webhook.url', (doc.webhook as Doc | undefined)?.url], ['intents.url', (doc.intents as Doc | undefined)?.url]];
   for (const l of Array.isArray(doc.linking) ? (doc.linking as Doc[]) : []) urls.push([`linking.${String(l.type)}.${l.type === 'oidc' ? 'issuer' : 'url'}`, l.type === 'oidc' ? l.issuer : l.url]);
-  return urls.filter(([, v]) => typeof v === 'string' && !/^https:\/\//i.test(v)).map(([k]) => `${k}: must be https`);
+  return urls;
+}
+
+export function insecureUrls(doc: Doc): string[] {
+  return merchantUrls(doc)
+    .filter(([, v]) => typeof v === 'string' && !/^https:\/\//i.test(v))
+    .map(([k]) => `${k}: must be https`);
+}
+
+type ResolveAll = (host: string) => Promise<{ address: string }[]>;
+/** At most 1 s: a save never waits on a slow resolver (the connect-time check still holds). */
+const resolveAll: ResolveAll = (host) =>
+  Promise.race([lookup(host, { all: true }), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('lookup timed out')), 1000).unref())]);
+
+/**
+ * The endpoints the outbound policy would refuse (src/security/outbound.ts), said at save time
+ * rather than at the first call: a literal address, or a name that resolves to a refused one.
+ * A name that does not resolve now is left to the check every connection makes.
+ */
+export async function refusedUrls(doc: Doc, policy: OutboundPolicy, resolve: ResolveAll = resolveAll): Promise<string[]> {
+  const out: string[] = [];
+  for (const [field, value] of merchantUrls(doc)) {
+    if (typeof value !== 'string' || !URL.canParse(value)) continue;
+    const url = new URL(value);
+    try {
+      checkLiteralHost(url, policy);
+    } catch (err) {
+      if (err instanceof OutboundRefusedError) out.push(`${field}: ${err.address} is not a public address (outbound.allowPrivateNetworks or outbound.allowHosts)`);
+      continue;
+    }
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host) || policy.allowPrivateNetworks || policy.allowHosts.some((h) => h.toLowerCase() === host.toLowerCase())) continue;
+    const addresses = await resolve(host).catch(() => []);
+    const refused = addresses.find((a) => !isPublicAddress(a.address));
+    if (refused) out.push(`${field}: ${host} resolves to ${refused.address}, not a public address (outbound.allowPrivateNetworks or outbound.allowHosts)`);
+  }
+  return out;
 }
 
 export function createConfigOverlayService(deps: {
@@ -99,6 +139,9 @@ export function createConfigOverlayService(deps: {
   sync?: ConfigSync;
   /** Demo mode: the demo merchant's endpoints are plain http on this host. */
   allowHttp?: boolean;
+  /** Where merchant endpoints may point (config `outbound`); unset: not checked here. */
+  outbound?: OutboundPolicy;
+  resolve?: ResolveAll;
 }): ConfigOverlayService {
   const current = (kind: OverlayKind, id: string): Doc | undefined => {
     const list: readonly { id: string }[] = kind === 'merchant' ? deps.live.config.merchants : deps.live.config.officialAccounts;
@@ -132,6 +175,8 @@ export function createConfigOverlayService(deps: {
       if (doc.id !== id) throw new AppError('request.invalid', 'the id cannot change');
       const insecure = kind === 'merchant' && !deps.allowHttp ? insecureUrls(doc) : [];
       if (insecure.length) throw new AppError('request.invalid', insecure.join('; '));
+      const refused = kind === 'merchant' && deps.outbound ? await refusedUrls(doc, deps.outbound, deps.resolve) : [];
+      if (refused.length) throw new AppError('request.invalid', refused.join('; '));
       await deps.db.transaction(async (tx) => {
         await tx.query('SELECT pg_advisory_xact_lock($1)', [OVERLAY_LOCK]);
         const row = await Q.findOverlayItem(tx, deps.secrets, kind, id, true);
