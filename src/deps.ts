@@ -138,7 +138,9 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
   // The server API over node:http keep-alive, not fetch (issue 7: fetch was half the notice worker's CPU); an injected fetch wins.
   const apiFetch = o.fetch ? undefined : createHttpAgentFetch();
   if (apiFetch) closers.push(async () => apiFetch.close());
-  const wechat = createWeChat({ ...core, ...(apiFetch ? { apiFetch } : {}) });
+  // The sandbox's modules are loaded only when it runs (demo mode, SANDBOX=1).
+  const sandboxModule = config.sandbox.enabled ? await import('./sandbox/sandbox.ts') : undefined;
+  const wechat = createWeChat({ ...core, ...(apiFetch ? { apiFetch } : {}), ...(sandboxModule ? { createSandbox: sandboxModule.createSandbox } : {}) });
   if (wechat.sandbox) {
     mounts.push({ prefix: '/sandbox', app: wechat.sandbox.app });
     const sb = wechat.sandbox;

@@ -9,11 +9,13 @@
 import type { Logger } from 'pino';
 import type { AppConfig, OfficialAccountConfig } from '../config/index.ts';
 import type { Kv } from '../store/kv.ts';
-import { createSandbox, type Sandbox } from '../sandbox/sandbox.ts';
+import type { createSandbox, Sandbox } from '../sandbox/sandbox.ts';
 import { createAccessTokenManager } from './access-token.ts';
 import { createWeChatApi } from './api.ts';
 import type { FetchLike } from './http.ts';
 import { createWebAuthClient } from './web-auth.ts';
+
+type CreateSandbox = typeof createSandbox;
 
 export interface WeChat {
   webAuth: ReturnType<typeof createWebAuthClient>;
@@ -34,6 +36,11 @@ export function createWeChat(deps: {
   /** Transport of the server API (`api`: messages, users, QR codes); default `fetch`. */
   apiFetch?: FetchLike;
   now?: () => number;
+  /**
+   * The sandbox's constructor, when `config.sandbox.enabled`: the caller imports it only then,
+   * so a production process never loads the sandbox's modules.
+   */
+  createSandbox?: CreateSandbox;
 }): WeChat {
   const { config } = deps;
   // Looked up at call time: official accounts made or edited in the admin UI change
@@ -53,7 +60,7 @@ export function createWeChat(deps: {
       return a ? { appSecret: a.appSecret, method: a.tokenMethod } : undefined;
     },
   });
-  const sandbox = config.sandbox.enabled ? buildSandbox(config, log) : undefined;
+  const sandbox = config.sandbox.enabled && deps.createSandbox ? buildSandbox(deps.createSandbox, config, log) : undefined;
   return {
     tokens,
     webAuth: createWebAuthClient({
@@ -77,7 +84,7 @@ export function createWeChat(deps: {
   };
 }
 
-function buildSandbox(config: AppConfig, log: Logger): Sandbox {
+function buildSandbox(createSandbox: CreateSandbox, config: AppConfig, log: Logger): Sandbox {
   const sandbox = createSandbox({ basePath: '/sandbox', logger: log.child({ component: 'sandbox' }) });
   const host = new URL(config.publicUrl).hostname;
   for (const a of config.officialAccounts) {
