@@ -13,7 +13,11 @@ import { enqueueWebhookEvent, verifySigned } from '../../src/webhooks/index.ts';
 import type { NoticesFeature } from '../../src/notices/index.ts';
 import { effectiveConfig } from '../../src/config/overlay.ts';
 import { verifySecret } from '../../src/security/secrets.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { demoFileConfig } from '../../src/config/demo.ts';
+import { freePort, startTestApp, type TestApp } from '../helpers/app.ts';
 import { makeAdmin, signIn, START_TIMEOUT, startAdminApp, type AdminTestApp, type Client } from './helpers.ts';
 
 const APP_SECRET = 'ui-app-secret-7f3a9c2e51d0';
@@ -39,7 +43,7 @@ function accountFields(p: { id: string; appId: string; version?: number; secrets
   };
 }
 
-function merchantFields(p: { id: string; name: string; account: string; version?: number; secrets?: boolean }): Record<string, string> {
+function merchantFields(p: { id: string; name: string; account: string; version?: number; secrets?: boolean; verifyUrl?: string; webhookUrl?: string }): Record<string, string> {
   return {
     id: p.id,
     name: p.name,
@@ -49,12 +53,12 @@ function merchantFields(p: { id: string; name: string; account: string; version?
     exclusive: 'on',
     channel: 'auto',
     verifyEnabled: 'on',
-    verifyUrl: 'https://merchant.example/verify',
+    verifyUrl: p.verifyUrl ?? 'https://merchant.example/verify',
     verifySecret: p.secrets === false ? '' : VERIFY_SECRET,
     verifyTimeoutMs: '2000',
     codeEnabled: 'on',
     codeTtlSeconds: '600',
-    webhookUrl: 'https://merchant.example/hooks',
+    webhookUrl: p.webhookUrl ?? 'https://merchant.example/hooks',
     webhookSecret: p.secrets === false ? '' : WEBHOOK_SECRET,
     version: String(p.version ?? 0),
   };
@@ -324,6 +328,35 @@ describe('admin: merchants and official accounts in the UI', { timeout: 90_000 }
     const r = await c.get('/admin/merchants/new');
     expect(r.status).toBe(303);
     expect(r.location).toBe(`/admin/reauth?next=${encodeURIComponent('/admin/merchants/new')}`);
+  });
+});
+
+describe('admin: merchant endpoints in a production deployment (outbound policy)', { timeout: 90_000 }, () => {
+  let app: AdminTestApp;
+  let admin: Client;
+  beforeAll(async () => {
+    const port = await freePort();
+    const publicUrl = `http://localhost:${port}`;
+    const dir = mkdtempSync(join(tmpdir(), 'wxb-admin-outbound-'));
+    const file = join(dir, 'bridge.json');
+    writeFileSync(file, JSON.stringify({ ...(demoFileConfig(publicUrl) as object), outbound: { allowPrivateNetworks: false } }));
+    app = await startAdminApp({ env: { PORT: String(port), PUBLIC_URL: publicUrl, BRIDGE_CONFIG: file } });
+    app.baseUrl = publicUrl;
+    admin = await signIn(app, await makeAdmin(app, { role: 'admin' }));
+  }, START_TIMEOUT);
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  it('When an admin points a merchant endpoint at a private address, then the save is refused naming the field, and nothing is stored', async () => {
+    const u = uniq();
+    const bad = await admin.post('/admin/merchants', merchantFields({ id: `shop-${u}`, name: 'Shop', account: 'demo', webhookUrl: 'https://169.254.169.254/latest', verifyUrl: 'https://localhost/verify' }));
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('webhook.url: 169.254.169.254 is not a public address');
+    expect(bad.text).toContain('linking.verify-api.url: localhost resolves to');
+    expect((await app.deps.db.query('SELECT 1 FROM admin_config_items WHERE id = $1', [`shop-${u}`])).rows).toEqual([]);
+    const good = await admin.post('/admin/merchants', merchantFields({ id: `shop-${u}`, name: 'Shop', account: 'demo' }));
+    expect(good.status).toBe(303);
   });
 });
 

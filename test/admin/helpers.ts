@@ -30,9 +30,9 @@ export interface AdminTestApp extends TestApp {
   admin: AdminServices;
 }
 
-export async function startAdminApp(): Promise<AdminTestApp> {
+export async function startAdminApp(opts: { env?: Record<string, string> } = {}): Promise<AdminTestApp> {
   const clock = createClock();
-  const app = await startTestApp({ overrides: { now: () => clock.now } });
+  const app = await startTestApp({ ...opts, overrides: { now: () => clock.now } });
   const d = app.deps;
   const admin = createAdminServices({ config: d.config, db: d.db, kv: d.kv, log: pino({ level: 'silent' }), now: d.now, secrets: d.secrets });
   return Object.assign(app, { clock, admin });
