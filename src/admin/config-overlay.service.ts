@@ -14,7 +14,7 @@ import type { LiveConfig } from '../config/overlay.ts';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { AppError } from '../http/errors.ts';
-import { checkLiteralHost, isPublicAddress, OutboundRefusedError, type OutboundPolicy } from '../security/outbound.ts';
+import { bareHost, refusedAddress, type OutboundPolicy } from '../security/outbound.ts';
 import type { SecretBox } from '../security/secret-box.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import type { ActorRef, AdminAudit } from './audit.service.ts';
@@ -111,21 +111,17 @@ const resolveAll: ResolveAll = (host) =>
  * A name that does not resolve now is left to the check every connection makes.
  */
 export async function refusedUrls(doc: Doc, policy: OutboundPolicy, resolve: ResolveAll = resolveAll): Promise<string[]> {
+  if (policy.allowPrivateNetworks) return [];
   const out: string[] = [];
+  const setting = '(outbound.allowPrivateNetworks or outbound.allowHosts)';
   for (const [field, value] of merchantUrls(doc)) {
     if (typeof value !== 'string' || !URL.canParse(value)) continue;
-    const url = new URL(value);
-    try {
-      checkLiteralHost(url, policy);
-    } catch (err) {
-      if (err instanceof OutboundRefusedError) out.push(`${field}: ${err.address} is not a public address (outbound.allowPrivateNetworks or outbound.allowHosts)`);
-      continue;
-    }
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host) || policy.allowPrivateNetworks || policy.allowHosts.some((h) => h.toLowerCase() === host.toLowerCase())) continue;
-    const addresses = await resolve(host).catch(() => []);
-    const refused = addresses.find((a) => !isPublicAddress(a.address));
-    if (refused) out.push(`${field}: ${host} resolves to ${refused.address}, not a public address (outbound.allowPrivateNetworks or outbound.allowHosts)`);
+    const host = bareHost(new URL(value).hostname);
+    const literal = isIP(host) !== 0;
+    const addresses = literal ? [host] : (await resolve(host).catch(() => [])).map((a) => a.address);
+    const refused = refusedAddress(host, addresses, policy);
+    if (refused === undefined) continue;
+    out.push(literal ? `${field}: ${refused} is not a public address ${setting}` : `${field}: ${host} resolves to ${refused}, not a public address ${setting}`);
   }
   return out;
 }

@@ -91,18 +91,21 @@ export function isPublicAddress(ip: string): boolean {
   return !blocked.check(ip, 'ipv6');
 }
 
-const bare = (host: string) => host.replace(/^\[|\]$/g, '').toLowerCase();
+/** A URL's host as addresses and allow-lists compare it: lowercase, IPv6 without brackets. */
+export const bareHost = (host: string) => host.replace(/^\[|\]$/g, '').toLowerCase();
+
+/** The first of `host`'s addresses the policy refuses, if any: the one rule every check applies. */
+export function refusedAddress(host: string, addresses: readonly string[], policy: OutboundPolicy): string | undefined {
+  if (policy.allowPrivateNetworks) return undefined;
+  const allowed = policy.allowHosts.map(bareHost);
+  if (allowed.includes(bareHost(host))) return undefined;
+  return addresses.find((a) => !isPublicAddress(a) && !allowed.includes(a.toLowerCase()));
+}
 
 /** Throws OutboundRefusedError when a URL's host is a literal address the policy refuses (names are checked at connect time). */
 export function checkLiteralHost(url: URL, policy: OutboundPolicy): void {
-  const host = bare(url.hostname);
-  if (isIP(host) && !allowedAddress(host, host, policy)) throw new OutboundRefusedError(host, host);
-}
-
-function allowedAddress(host: string, address: string, policy: OutboundPolicy): boolean {
-  if (policy.allowPrivateNetworks || isPublicAddress(address)) return true;
-  const allowed = policy.allowHosts.map(bare);
-  return allowed.includes(host) || allowed.includes(address.toLowerCase());
+  const host = bareHost(url.hostname);
+  if (isIP(host) && refusedAddress(host, [host], policy) !== undefined) throw new OutboundRefusedError(host, host);
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
@@ -113,8 +116,8 @@ export function guardedLookup(policy: OutboundPolicy, resolve: typeof dnsLookup 
     const all: LookupAllOptions = { all: true, ...(options.hints !== undefined ? { hints: options.hints } : {}), family: Number(options.family ?? 0) || 0 };
     resolve(hostname, all, (err, addresses) => {
       if (err) return callback(err, []);
-      const refused = addresses.find((a) => !allowedAddress(bare(hostname), a.address, policy));
-      if (refused) return callback(new OutboundRefusedError(hostname, refused.address), []);
+      const refused = refusedAddress(hostname, addresses.map((a) => a.address), policy);
+      if (refused !== undefined) return callback(new OutboundRefusedError(hostname, refused), []);
       if (options.all) return callback(null, addresses);
       const first = addresses[0];
       if (!first) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), []);
