@@ -68,20 +68,22 @@ function matches(header: string | undefined, etag: string): boolean {
  */
 export function serveDocument(ctx: Context, doc: PrecomputedDocument): void {
   const res = ctx.res;
-  if (doc.cacheControl) res.setHeader('Cache-Control', doc.cacheControl);
-  if (doc.crossOrigin) {
-    res.setHeader('Access-Control-Allow-Origin', '*');
-    res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
-  }
-  if (doc.etag) {
-    res.setHeader('ETag', doc.etag);
-    if (matches(ctx.get('if-none-match'), doc.etag)) {
-      ctx.status = 304;
-      return;
-    }
+  for (const [name, value] of documentHeaders(doc)) res.setHeader(name, value);
+  if (doc.etag && matches(ctx.get('if-none-match'), doc.etag)) {
+    ctx.status = 304;
+    return;
   }
   res.setHeader('Content-Type', doc.type);
   ctx.body = doc.body;
+}
+
+/** The headers a document sets over the kernel's, on a 200 and a 304 alike (Content-Type is the 200's alone). */
+function documentHeaders(doc: PrecomputedDocument): [string, string][] {
+  const out: [string, string][] = [];
+  if (doc.cacheControl) out.push(['Cache-Control', doc.cacheControl]);
+  if (doc.crossOrigin) out.push(['Access-Control-Allow-Origin', '*'], ['Cross-Origin-Resource-Policy', 'cross-origin']);
+  if (doc.etag) out.push(['ETag', doc.etag]);
+  return out;
 }
 
 interface Layer {
@@ -167,27 +169,11 @@ export function frontDoor(routers: readonly Router[], opts: FrontDoorOptions): (
   const built = new WeakMap<PrecomputedDocument, Prebuilt>();
   const observers = new Map<string, { observe(seconds: number): void }>();
 
+  /** The kernel's headers with the document's over them, as `serveDocument` leaves them through Koa. */
   function prebuild(doc: PrecomputedDocument): Prebuilt {
-    const own = new Map<string, string>();
-    if (doc.cacheControl) own.set('cache-control', doc.cacheControl);
-    if (doc.crossOrigin) {
-      own.set('access-control-allow-origin', '*');
-      own.set('cross-origin-resource-policy', 'cross-origin');
-    }
-    if (doc.etag) own.set('etag', doc.etag);
-    const names = new Map<string, string>([
-      ['cache-control', 'Cache-Control'],
-      ['access-control-allow-origin', 'Access-Control-Allow-Origin'],
-      ['cross-origin-resource-policy', 'Cross-Origin-Resource-Policy'],
-      ['etag', 'ETag'],
-    ]);
-    const common: string[] = [];
-    for (const [name, value] of opts.headers) {
-      const mine = own.get(name.toLowerCase());
-      common.push(name, mine ?? value);
-      own.delete(name.toLowerCase());
-    }
-    for (const [lower, value] of own) common.push(names.get(lower) ?? lower, value);
+    const own = documentHeaders(doc);
+    const overridden = new Set(own.map(([name]) => name.toLowerCase()));
+    const common = [...opts.headers.filter(([name]) => !overridden.has(name.toLowerCase())), ...own].flat();
     return {
       ok: [...common, 'Content-Type', doc.type, 'Content-Length', String(Buffer.byteLength(doc.body))],
       notModified: common,
