@@ -7,8 +7,8 @@
  * the measured worker on core 0.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Db } from '../src/store/db.ts';
+import { cpuMsOf } from './lib/cpu.ts';
 import { driveFlows } from './lib/flow-driver.ts';
 import { deploy, type Deployment } from './lib/deployment.ts';
 import type { Proc } from './lib/proc.ts';
@@ -59,15 +59,7 @@ async function waitDrained(db: Db, noticeIds: string[]): Promise<Record<string, 
 }
 
 /** CPU ms (utime + stime) a process has used so far; NaN when /proc is not there. */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-    // After "pid (comm) ": state is field 3, so utime (14) and stime (15) are at 11 and 12.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
+const cpuMs = (pid: number | undefined): number => cpuMsOf(pid) ?? Number.NaN;
 
 /**
  * Transactions committed in the bench database. Every worker statement is a transaction of
