@@ -3,20 +3,14 @@
  * "Quiet hours"; wechat-protocol.md §8, §9; SECURITY.md T6: 0 calls after 45009). The clock
  * is injected where the rule is about time; the sandbox counts the calls.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { nextMinute, nextQuotaDay } from '../../src/notices/schedule.ts';
-import { createWorld, type World } from './world.ts';
+import { sharedWorld } from './world.ts';
 
-let world: World;
-beforeAll(async () => {
-  world = await createWorld();
-});
-afterAll(async () => {
-  await world?.close();
-});
+const world = sharedWorld();
 
 const TEMPLATE = '/cgi-bin/message/template/send';
-const calls = (appId: string) => world.sandbox.calls(TEMPLATE).filter((c) => c.appId === appId);
+const calls = (appId: string) => world().sandbox.calls(TEMPLATE).filter((c) => c.appId === appId);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A clock the test moves; it starts at `iso`. */
@@ -34,9 +28,9 @@ async function runFor(d: { start(): void; stop(): Promise<void> }, ms: number) {
 
 describe('daily quota (45009)', () => {
   it('When the template quota runs out, then that account makes no further template call until the quota day ends, on any worker', async () => {
-    world.sandbox.setLimits({ templateDailyLimit: 3 });
+    world().sandbox.setLimits({ templateDailyLimit: 3 });
     try {
-      const s = await world.scenario({ options: { concurrency: 1 } });
+      const s = await world().scenario({ options: { concurrency: 1 } });
       const u = await s.link();
       for (let i = 0; i < 6; i++) await s.notice({ to: { account: u.account } });
       await runFor(s.feature.createDispatcher(), 500);
@@ -54,7 +48,7 @@ describe('daily quota (45009)', () => {
       expect(calls(s.appId)).toHaveLength(4);
       expect((await s.deliveries(n.id))[0]!.next_attempt_at.getTime()).toBe(nextQuotaDay(Date.now()));
     } finally {
-      world.sandbox.setLimits({ templateDailyLimit: 100_000 });
+      world().sandbox.setLimits({ templateDailyLimit: 100_000 });
     }
   });
 });
@@ -62,9 +56,9 @@ describe('daily quota (45009)', () => {
 describe('minute quota (45011)', () => {
   it('When WeChat says 45011, then the account pauses until the next minute and the notices go out after it', async () => {
     const c = clock('2025-03-01T04:00:20.000Z');
-    const s = await world.scenario({ now: c.now, options: { concurrency: 1 } });
+    const s = await world().scenario({ now: c.now, options: { concurrency: 1 } });
     const u = await s.link();
-    world.sandbox.inject({ path: TEMPLATE, appId: s.appId, errcode: 45011, count: 1 });
+    world().sandbox.inject({ path: TEMPLATE, appId: s.appId, errcode: 45011, count: 1 });
     for (let i = 0; i < 3; i++) await s.notice({ to: { account: u.account } });
     await runFor(s.feature.createDispatcher(), 300);
     expect(calls(s.appId).map((x) => x.errcode)).toEqual([45011]);
@@ -82,7 +76,7 @@ describe('quiet hours', () => {
 
   it('When a notice arrives in quiet hours, then it waits until they end and goes out after', async () => {
     const c = clock('2025-03-01T15:30:00.000Z'); // 23:30 in Shanghai
-    const s = await world.scenario({ now: c.now, notices: { quietHours } });
+    const s = await world().scenario({ now: c.now, notices: { quietHours } });
     const u = await s.link();
     const n = await s.notice({ to: { account: u.account } });
     await runFor(s.feature.createDispatcher(), 200);
@@ -97,7 +91,7 @@ describe('quiet hours', () => {
 
   it('When quiet hours begin while a notice waits in the queue, then the worker holds it back too', async () => {
     const c = clock('2025-03-01T13:59:59.000Z'); // 21:59:59 in Shanghai
-    const s = await world.scenario({ now: c.now, notices: { quietHours } });
+    const s = await world().scenario({ now: c.now, notices: { quietHours } });
     const u = await s.link();
     const n = await s.notice({ to: { account: u.account } });
     c.set('2025-03-01T14:30:00.000Z');
@@ -109,7 +103,7 @@ describe('quiet hours', () => {
 
 describe('per-user daily cap', () => {
   it('When a user has had perUserDailyCap notices today, then the next one fails with daily_cap and other users are unaffected', async () => {
-    const s = await world.scenario({ notices: { perUserDailyCap: 2 } });
+    const s = await world().scenario({ notices: { perUserDailyCap: 2 } });
     const capped = await s.link();
     const other = await s.link();
     for (let i = 0; i < 3; i++) await s.notice({ to: { account: capped.account } });
@@ -119,17 +113,17 @@ describe('per-user daily cap', () => {
     expect(rows.filter((r) => r.openid === capped.openid).map((r) => r.status).sort()).toEqual(['delivered', 'delivered', 'failed']);
     expect(rows.find((r) => r.status === 'failed')).toMatchObject({ error: 'daily_cap', attempts: 0 });
     expect(rows.find((r) => r.openid === other.openid)).toMatchObject({ status: 'delivered' });
-    expect(world.sandbox.messages({ appId: s.appId, openid: capped.openid })).toHaveLength(2);
+    expect(world().sandbox.messages({ appId: s.appId, openid: capped.openid })).toHaveLength(2);
   });
 });
 
 describe('shared limiter', () => {
   it('When the account allows 5 sends a second, then 12 notices are spread over at least three seconds', async () => {
-    const s = await world.scenario({ options: { ratePerSecond: 5 } });
+    const s = await world().scenario({ options: { ratePerSecond: 5 } });
     const u = await s.link();
     for (let i = 0; i < 12; i++) await s.notice({ to: { account: u.account } });
     await s.settle();
-    expect(world.sandbox.messages({ appId: s.appId })).toHaveLength(12);
+    expect(world().sandbox.messages({ appId: s.appId })).toHaveLength(12);
     const seconds = new Set(calls(s.appId).map((c) => Math.floor(c.at / 1000)));
     expect(seconds.size).toBeGreaterThanOrEqual(3);
   });

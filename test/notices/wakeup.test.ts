@@ -4,23 +4,17 @@
  * the first call to WeChat is recorded where the benchmark reads it.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createAnnouncer, NOTICES_CHANNEL } from '../../src/notices/deliveries.queries.ts';
-import { createWorld, until, type World } from './world.ts';
+import { sharedWorld, until } from './world.ts';
 
-let world: World;
-beforeAll(async () => {
-  world = await createWorld();
-});
-afterAll(async () => {
-  await world?.close();
-});
+const world = sharedWorld();
 
 const TEMPLATE = '/cgi-bin/message/template/send';
-const calls = (appId: string, path: string) => world.sandbox.calls(path).filter((c) => c.appId === appId);
+const calls = (appId: string, path: string) => world().sandbox.calls(path).filter((c) => c.appId === appId);
 
 async function times(id: string) {
-  const r = await world.db.query<{ first_attempt_at: Date | null; claimed_at: Date | null; sent_at: Date | null }>(
+  const r = await world().db.query<{ first_attempt_at: Date | null; claimed_at: Date | null; sent_at: Date | null }>(
     'SELECT first_attempt_at, claimed_at, sent_at FROM notice_deliveries WHERE id = $1',
     [id],
   );
@@ -29,9 +23,9 @@ async function times(id: string) {
 
 describe('enqueue → first attempt', () => {
   it('When a delivery is retried after -1, then first_attempt_at keeps the start of the first call, before the first answer', async () => {
-    const s = await world.scenario();
+    const s = await world().scenario();
     const u = await s.link();
-    world.sandbox.inject({ path: TEMPLATE, appId: s.appId, errcode: -1, count: 2 });
+    world().sandbox.inject({ path: TEMPLATE, appId: s.appId, errcode: -1, count: 2 });
     const n = await s.notice({ to: { account: u.account } });
     await s.settle();
     const d = (await s.deliveries(n.id))[0]!;
@@ -47,19 +41,19 @@ describe('enqueue → first attempt', () => {
   });
 
   it('When a delivery ends without any call to WeChat, then first_attempt_at stays empty', async () => {
-    const s = await world.scenario();
+    const s = await world().scenario();
     const u = await s.link();
     const n = await s.notice({ to: { account: u.account }, channel: 'customer-service', template: undefined, text: 'hello' });
     await s.settle();
     const d = (await s.deliveries(n.id))[0]!;
     expect(d).toMatchObject({ status: 'failed', error: 'window_closed', attempts: 0 });
     expect((await times(d.id)).first_attempt_at).toBeNull();
-    expect(world.sandbox.calls('/cgi-bin/message/custom/send').filter((c) => c.appId === s.appId)).toHaveLength(0);
+    expect(world().sandbox.calls('/cgi-bin/message/custom/send').filter((c) => c.appId === s.appId)).toHaveLength(0);
   });
 
   it('When a notice is enqueued by another process, then an idle worker claims it on the NOTIFY, long before its next poll', async (ctx) => {
-    if (world.db.kind !== 'pg') ctx.skip(); // LISTEN/NOTIFY across processes needs PostgreSQL
-    const s = await world.scenario({ options: { pollMs: 60_000 } });
+    if (world().db.kind !== 'pg') ctx.skip(); // LISTEN/NOTIFY across processes needs PostgreSQL
+    const s = await world().scenario({ options: { pollMs: 60_000 } });
     const u = await s.link();
     // This feature's service never calls the dispatcher below in process: only the database can wake it.
     const dispatcher = s.makeFeature().createDispatcher();
@@ -77,20 +71,20 @@ describe('enqueue → first attempt', () => {
   });
 
   it('When the LISTEN connection is cut by the server, then it comes back by itself, wakes once on return, and NOTIFY works again', async (ctx) => {
-    if (world.db.kind !== 'pg' || !world.db.listen) ctx.skip();
+    if (world().db.kind !== 'pg' || !world().db.listen) ctx.skip();
     const channel = `t_${randomBytes(6).toString('hex')}`;
     let wakes = 0;
-    const stop = world.db.listen!(channel, () => wakes++);
+    const stop = world().db.listen!(channel, () => wakes++);
     try {
       const listener = async () =>
-        (await world.db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE query = $1', [`LISTEN ${channel}`])).rows[0]?.pid;
+        (await world().db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE query = $1', [`LISTEN ${channel}`])).rows[0]?.pid;
       await until(async () => (await listener()) !== undefined && wakes === 1, 5_000); // connected: one wake-up on (re)connect
-      await world.db.query(`SELECT pg_notify($1, '')`, [channel]);
+      await world().db.query(`SELECT pg_notify($1, '')`, [channel]);
       await until(async () => wakes === 2, 5_000);
       const pid = await listener();
-      await world.db.query('SELECT pg_terminate_backend($1)', [pid]);
+      await world().db.query('SELECT pg_terminate_backend($1)', [pid]);
       await until(async () => ((await listener()) ?? pid) !== pid && wakes === 3, 10_000);
-      await world.db.query(`SELECT pg_notify($1, '')`, [channel]);
+      await world().db.query(`SELECT pg_notify($1, '')`, [channel]);
       await until(async () => wakes === 4, 5_000);
     } finally {
       await stop();

@@ -7,6 +7,7 @@
  * Each `scenario()` is an official account and a merchant of their own (fresh ids), with
  * its own config, WeChat client and notices feature, so tests in a file never share rows.
  */
+import { afterAll, beforeAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -263,4 +264,19 @@ export async function until(fn: () => Promise<boolean>, timeoutMs: number, stepM
     if (Date.now() - t0 > timeoutMs) throw new Error(`condition not met in ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/** One world for a test file: made before its first test, closed after its last; `world()` reads it. */
+export function sharedWorld(o?: Parameters<typeof createWorld>[0]): () => World {
+  let world: World | undefined;
+  beforeAll(async () => {
+    world = await createWorld(o);
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+  return () => {
+    if (!world) throw new Error('the notices world is not made yet (use it inside a test)');
+    return world;
+  };
 }
