@@ -13,11 +13,7 @@ import { enqueueWebhookEvent, verifySigned } from '../../src/webhooks/index.ts';
 import type { NoticesFeature } from '../../src/notices/index.ts';
 import { effectiveConfig } from '../../src/config/overlay.ts';
 import { verifySecret } from '../../src/security/secrets.ts';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { demoFileConfig } from '../../src/config/demo.ts';
-import { freePort, startTestApp, type TestApp } from '../helpers/app.ts';
+import { demoConfigFile, freePort, startTestApp, type TestApp } from '../helpers/app.ts';
 import { makeAdmin, signIn, START_TIMEOUT, startAdminApp, type AdminTestApp, type Client } from './helpers.ts';
 
 const APP_SECRET = 'ui-app-secret-7f3a9c2e51d0';
@@ -337,11 +333,8 @@ describe('admin: merchant endpoints in a production deployment (outbound policy)
   beforeAll(async () => {
     const port = await freePort();
     const publicUrl = `http://localhost:${port}`;
-    const dir = mkdtempSync(join(tmpdir(), 'wxb-admin-outbound-'));
-    const file = join(dir, 'bridge.json');
-    writeFileSync(file, JSON.stringify({ ...(demoFileConfig(publicUrl) as object), outbound: { allowPrivateNetworks: false } }));
+    const file = demoConfigFile(publicUrl, { outbound: { allowPrivateNetworks: false } });
     app = await startAdminApp({ env: { PORT: String(port), PUBLIC_URL: publicUrl, BRIDGE_CONFIG: file } });
-    app.baseUrl = publicUrl;
     admin = await signIn(app, await makeAdmin(app, { role: 'admin' }));
   }, START_TIMEOUT);
   afterAll(async () => {

@@ -6,10 +6,7 @@
  * corp.example addresses. A second admin feature on the same deployment has SSO without a
  * mapping: then only accounts an admin made get in, with their own role.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type Koa from 'koa';
 import Provider from 'oidc-provider';
 import { pino } from 'pino';
@@ -17,11 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdminFeature } from '../../src/admin/admin.routes.ts';
 import { createAdminServices } from '../../src/admin/services.ts';
 import { createApp } from '../../src/app.ts';
-import { demoFileConfig } from '../../src/config/demo.ts';
 import { createLiveConfig } from '../../src/config/overlay.ts';
 import { createConfigSync } from '../../src/config/overlay.sync.ts';
 import { adminSsoSchema } from '../../src/config/schema.ts';
-import { freePort, startTestApp } from '../helpers/app.ts';
+import { demoConfigFile, freePort, startTestApp } from '../helpers/app.ts';
 import { Client, createClock, makeAdmin, START_TIMEOUT, type AdminTestApp } from './helpers.ts';
 
 const SECRET = 'sso-client-secret-0123456789';
@@ -61,14 +57,12 @@ describe('admin single sign-on', { timeout: 60_000 }, () => {
     idp = provider.listen(idpPort);
 
     // The deployment: SSO comes from its config file.
-    const dir = mkdtempSync(join(tmpdir(), 'wxb-sso-'));
-    const file = join(dir, 'bridge.json');
     const sso = { issuer: idpBase, clientId: 'wxbridge-admin', clientSecret: '${SSO_SECRET}', label: 'Corp SSO', scope: 'openid email groups', allowedDomains: ['corp.example'], roleClaim: 'groups', roles: { 'wx-admins': 'admin', 'wx-ops': 'operator' }, merchantClaim: 'wx_merchant' };
-    writeFileSync(file, JSON.stringify({ ...(demoFileConfig(publicUrl) as object), admin: { sso } }));
+    const file = demoConfigFile(publicUrl, { admin: { sso } });
     const clock = createClock();
     const started = await startTestApp({ env: { PORT: String(appPort), PUBLIC_URL: publicUrl, BRIDGE_CONFIG: file, SSO_SECRET: SECRET }, overrides: { now: () => clock.now } });
     const d = started.deps;
-    app = Object.assign(started, { baseUrl: publicUrl, clock, admin: createAdminServices({ config: d.config, db: d.db, kv: d.kv, log: pino({ level: 'silent' }), now: d.now, secrets: d.secrets }) });
+    app = Object.assign(started, { clock, admin: createAdminServices({ config: d.config, db: d.db, kv: d.kv, log: pino({ level: 'silent' }), now: d.now, secrets: d.secrets }) });
 
     // The same deployment's admin feature with SSO and no mapping, on a port of its own.
     const configSync = createConfigSync({ db: d.db, secrets: d.secrets, log: d.log, live: createLiveConfig(d.config) });

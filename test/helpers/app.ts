@@ -3,11 +3,12 @@
  * run has them (each app its own schema) and the embedded stand-ins otherwise.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { demoFileConfig } from '../../src/config/demo.ts';
 import { loadConfig, type AppConfig } from '../../src/config/index.ts';
 import { start, type Running } from '../../src/main.ts';
 import type { DepsOverrides } from '../../src/deps.ts';
@@ -58,11 +59,22 @@ export async function startTestApp(opts: { env?: Record<string, string | undefin
   return {
     ...running,
     config,
-    baseUrl: `http://localhost:${port}`,
+    // The caller's PUBLIC_URL when it set one (with its PORT), else this app's own.
+    baseUrl: String(env.PUBLIC_URL),
     async stop() {
       await stop();
       await ownDb?.close();
       await ownKv?.close();
     },
   };
+}
+
+/**
+ * The demo world (its official account, merchant and demo bank) as a config file, so a test
+ * runs it as a production deployment (BRIDGE_CONFIG set): `extra` replaces top-level sections.
+ */
+export function demoConfigFile(publicUrl: string, extra: Record<string, unknown>): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'wxb-config-')), 'bridge.json');
+  writeFileSync(file, JSON.stringify({ ...(demoFileConfig(publicUrl) as object), ...extra }));
+  return file;
 }

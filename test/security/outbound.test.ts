@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoFileConfig } from '../../src/config/demo.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createOutboundFetch, guardedLookup, isPublicAddress, outboundRefusal, type OutboundPolicy } from '../../src/security/outbound.ts';
-import { freePort, startTestApp, TEST_SECRET_KEY, type TestApp } from '../helpers/app.ts';
+import { demoConfigFile, freePort, startTestApp, TEST_SECRET_KEY, type TestApp } from '../helpers/app.ts';
 import { Browser, capturedLogger, freshCard, loginAs, newWeChatUser, verifyAccount } from '../linking/helpers.ts';
 
 const DENY: OutboundPolicy = { allowPrivateNetworks: false, allowHosts: [] };
@@ -165,11 +165,9 @@ describe('a production deployment whose merchant verify API is on loopback', () 
   beforeAll(async () => {
     const port = await freePort();
     const publicUrl = `http://localhost:${port}`;
-    const dir = mkdtempSync(join(tmpdir(), 'wxb-outbound-app-'));
-    const file = join(dir, 'bridge.json');
     // The demo world (its bank's verify API at publicUrl/demo/merchant/...), without demo mode's allowance.
-    writeFileSync(file, JSON.stringify({ ...(demoFileConfig(publicUrl) as object), outbound: { allowPrivateNetworks: false } }));
-    app = Object.assign(await startTestApp({ env: { PORT: String(port), PUBLIC_URL: publicUrl, BRIDGE_CONFIG: file, SANDBOX: '1' }, overrides: { log } }), { baseUrl: publicUrl });
+    const file = demoConfigFile(publicUrl, { outbound: { allowPrivateNetworks: false } });
+    app = await startTestApp({ env: { PORT: String(port), PUBLIC_URL: publicUrl, BRIDGE_CONFIG: file, SANDBOX: '1' }, overrides: { log } });
   }, 180_000);
   afterAll(async () => {
     await app?.stop();
