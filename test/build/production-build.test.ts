@@ -7,7 +7,7 @@
  * `npm run start:prod` use.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -126,6 +126,53 @@ describe.skipIf(!hasTsc)(title('production build: npm run build, then node dist/
   it('When the compiled CLI runs without a command, then it lists the commands and exits 0', async () => {
     const { stdout } = await run(process.execPath, ['dist/cli.js'], { cwd: app, env: { PATH: process.env.PATH ?? '' } });
     expect(stdout).toContain('migrate');
+  });
+
+  it('When a merchant backend imports wxbridge/verify with plain node and tsc, then it gets the compiled helper and its types', async () => {
+    // A merchant's project: wxbridge installed as a package (the image's layout stands in for
+    // the packed tarball: package.json, dist/), jose beside it, no tsx and no src/.
+    const merchant = mkdtempSync(join(tmpdir(), 'wxb-merchant-'));
+    try {
+      mkdirSync(join(merchant, 'node_modules'));
+      symlinkSync(app, join(merchant, 'node_modules', 'wxbridge'), 'dir');
+      symlinkSync(join(ROOT, 'node_modules', 'jose'), join(merchant, 'node_modules', 'jose'), 'dir');
+      writeFileSync(join(merchant, 'package.json'), JSON.stringify({ name: 'merchant', type: 'module', private: true }));
+      writeFileSync(
+        join(merchant, 'check.mjs'),
+        `import { createVerifier } from 'wxbridge/verify';
+import { generateKeyPair, SignJWT } from 'jose';
+const { privateKey, publicKey } = await generateKeyPair('ES256');
+const wx = createVerifier({ issuer: 'https://bridge.example', audience: 'card', keys: async () => publicKey });
+const now = Math.floor(Date.now() / 1000);
+const sign = (typ) => new SignJWT({ client_id: 'card-h5', scope: 'openid', account: 'acct-1' })
+  .setProtectedHeader({ alg: 'ES256', typ }).setIssuer('https://bridge.example').setAudience('card')
+  .setSubject('pairwise-1').setIssuedAt(now).setExpirationTime(now + 60).setJti('j1').sign(privateKey);
+const claims = await wx.verifyAccessToken(await sign('at+jwt'));
+const wrongTyp = await wx.verifyAccessToken(await sign('JWT')).then(() => 'accepted', (e) => e.code);
+console.log(JSON.stringify({ account: claims.account, wrongTyp }));
+`,
+      );
+      const { stdout } = await run(process.execPath, ['check.mjs'], { cwd: merchant, env: { PATH: process.env.PATH ?? '' } });
+      expect(JSON.parse(stdout)).toEqual({ account: 'acct-1', wrongTyp: 'ERR_JWT_CLAIM_VALIDATION_FAILED' });
+
+      // The types resolve through the same export, under the settings a strict ESM project uses.
+      writeFileSync(
+        join(merchant, 'check.ts'),
+        `import { createVerifier, type WxbridgeAccessToken } from 'wxbridge/verify';
+const wx = createVerifier({ issuer: 'https://bridge.example', audience: 'card' });
+export const account = async (t: string): Promise<string | undefined> => ((await wx.verifyAccessToken(t)) satisfies WxbridgeAccessToken).account;
+`,
+      );
+      const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+      const flags = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', 'check.ts'];
+      const typecheck = await run(process.execPath, [tsc, ...flags], { cwd: merchant }).then(
+        () => 'ok',
+        (e: { stdout?: string }) => e.stdout ?? String(e),
+      );
+      expect(typecheck).toBe('ok');
+    } finally {
+      rmSync(merchant, { recursive: true, force: true });
+    }
   });
 
   it('When the compiled standalone sandbox starts, then its control API answers 200', async () => {
