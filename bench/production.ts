@@ -3,13 +3,16 @@
  * the merchant login flow beside node-oidc-provider's minimal code flow (issue 5), and
  * peak RSS under load beside the demo-mode process (issue 9).
  */
+import { Redis } from 'ioredis';
+import type { Db } from '../src/store/db.ts';
+import { cpuMsOf } from './lib/cpu.ts';
 import { driveFlows, type FlowResult } from './lib/flow-driver.ts';
 import { deploy } from './lib/deployment.ts';
 import { measure, type LoadResult } from './lib/load.ts';
-import { assertFree, describeRuntime, spawnPinned, waitUntilUp } from './lib/proc.ts';
+import { assertFree, describeRuntime, spawnPinned, waitUntilUp, type Proc } from './lib/proc.ts';
 import { measurePush } from './lib/push-sample.ts';
 import { BENCH, basicAuth, bridgeUrl, progress, PUBLIC_PORT } from './lib/stack.ts';
-import { bridgeLoginFlow } from './login-flow.ts';
+import { bridgeLoginFlow, HopTimes } from './login-flow.ts';
 import { oidcProviderFlow } from './oidc-baseline.ts';
 import type { BenchContext, Scenario, ScenarioResult } from './scenarios.ts';
 
@@ -23,6 +26,50 @@ async function measureFlows(flow: () => Promise<void>, durationSec: number): Pro
   const max = await driveFlows(flow, { concurrency: CONCURRENCY, durationSec });
   const half = await driveFlows(flow, { concurrency: CONCURRENCY, durationSec, ratePerSec: Math.max(1, max.flowsPerSec / 2) });
   return { max, half };
+}
+
+interface FlowCost {
+  cpuMs: number;
+  xact: number;
+  /** Rows inserted, updated or deleted per flow, by table: "table n, …". */
+  writes: string;
+  /** Commands Redis executed per flow (the whole server: nothing else uses it during the run). */
+  redisCalls: number;
+}
+
+interface CostReading {
+  cpuMs: number;
+  xact: number;
+  writes: Map<string, number>;
+  redisCalls: number;
+}
+
+/**
+ * What the bridge and its database have done so far: the bridge's CPU, the bench database's
+ * committed transactions and rows written by table. PostgreSQL publishes a backend's counts
+ * when it goes idle (within about a second), so the reading first lets the pool settle.
+ */
+async function readCost(db: Db, redis: Redis, bridge: Proc): Promise<CostReading> {
+  await new Promise((r) => setTimeout(r, 1500));
+  const stats = await redis.info('commandstats');
+  const redisCalls = [...stats.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  const cpuMs = cpuMsOf(bridge.child.pid) ?? Number.NaN;
+  const x = await db.query<{ n: string }>('SELECT xact_commit::int8::text AS n FROM pg_stat_database WHERE datname = current_database()');
+  const t = await db.query<{ relname: string; w: string }>('SELECT relname, (n_tup_ins + n_tup_upd + n_tup_del)::text AS w FROM pg_stat_user_tables');
+  return { cpuMs, xact: Number(x.rows[0]!.n), writes: new Map(t.rows.map((r) => [r.relname, Number(r.w)])), redisCalls };
+}
+
+/** The cost per flow between two readings. */
+function costPerFlow(a: CostReading, b: CostReading, flows: number): FlowCost {
+  const per = (n: number) => n / Math.max(1, flows);
+  const writes = [...b.writes]
+    .map(([table, w]) => [table, per(w - (a.writes.get(table) ?? 0))] as const)
+    .filter(([, w]) => w >= 0.005)
+    .sort((x, y) => y[1] - x[1])
+    .map(([table, w]) => `${table} ${w.toFixed(2)}`)
+    .join(', ');
+  // The later reading's own queries (two SQL, one INFO) are not the flows'.
+  return { cpuMs: per(b.cpuMs - a.cpuMs), xact: per(b.xact - a.xact - 2), writes, redisCalls: per(b.redisCalls - a.redisCalls - 1) };
 }
 
 /** A flow measurement in the table's shape: "req/s" is flows/s, latencies are per whole flow. */
@@ -50,10 +97,28 @@ const FAIRNESS =
 
 async function loginFlow(ctx: BenchContext): Promise<ScenarioResult> {
   const d = await deploy({ databaseUrl: ctx.databaseUrl, redisUrl: ctx.redisUrl, database: 'wxb_bench_flow', users: { prefix: 'f', count: 400 } });
+  let redis: Redis | undefined;
   try {
     const bridge = await d.startBridge({ port: PUBLIC_PORT, cpu: 0, role: 'web' });
+    const base = bridgeUrl(PUBLIC_PORT);
+    redis = new Redis(ctx.redisUrl, { maxRetriesPerRequest: 1 });
     progress('login flow: wxbridge');
-    const ours = await measureFlows(bridgeLoginFlow(bridgeUrl(PUBLIC_PORT), d.sandbox, d.userIds), ctx.durationSec);
+    const hops = new HopTimes();
+    const flow = bridgeLoginFlow(base, d.sandbox, d.userIds, { hops });
+    await driveFlows(flow, { concurrency: CONCURRENCY, durationSec: Math.min(3, ctx.durationSec) });
+    // The maximum, with the bridge's CPU and the database's work per flow (SECURITY.md T1, T14).
+    const before = await readCost(d.db, redis, bridge);
+    const max = await driveFlows(flow, { concurrency: CONCURRENCY, durationSec: ctx.durationSec });
+    const cost = costPerFlow(before, await readCost(d.db, redis, bridge), max.completed);
+    hops.clear();
+    const half = await driveFlows(flow, { concurrency: CONCURRENCY, durationSec: ctx.durationSec, ratePerSec: Math.max(1, max.flowsPerSec / 2) });
+    const ours = { max, half };
+    // T1's flow stops at the code (no token request): its bridge CPU per flow, measured apart.
+    progress('login flow: wxbridge, authorize + callback only (T1)');
+    const t1Flow = bridgeLoginFlow(base, d.sandbox, d.userIds, { withToken: false });
+    const t1Before = await readCost(d.db, redis, bridge);
+    const t1 = await driveFlows(t1Flow, { concurrency: CONCURRENCY, durationSec: ctx.durationSec });
+    const t1Cost = costPerFlow(t1Before, await readCost(d.db, redis, bridge), t1.completed);
     const ourRss = bridge.peakRssMb();
     await bridge.stop();
 
@@ -82,10 +147,22 @@ async function loginFlow(ctx: BenchContext): Promise<ScenarioResult> {
       ],
       result: asLoad(ours),
       ...(ourRss !== undefined ? { rssMb: ourRss } : {}),
-      custom: { 'flows/s': ours.max.flowsPerSec, '× node-oidc-provider': `${ratio.toFixed(2)} (target ≥ 5)`, 'flows completed': ours.max.completed },
-      note: [FAIRNESS, `wxbridge runs as ${describeRuntime(d.runtime)}.`, errorsOf(ours.max, ours.half)].filter(Boolean).join(' '),
+      custom: {
+        'flows/s': ours.max.flowsPerSec,
+        '× node-oidc-provider': `${ratio.toFixed(2)} (target ≥ 5)`,
+        'flows completed': ours.max.completed,
+        'bridge CPU ms/flow (flows/s per core)': `${cost.cpuMs.toFixed(2)} (${Math.round(1000 / cost.cpuMs)})`,
+        'T1 flow without the token request: flows/s, bridge CPU ms/flow (flows/s per core; T1 ≥ 300)': `${t1.flowsPerSec}, ${t1Cost.cpuMs.toFixed(2)} (${Math.round(1000 / t1Cost.cpuMs)})`,
+        'DB transactions/flow (reads included; T14 ≤ 1 write transaction)': cost.xact.toFixed(2),
+        'rows written/flow': cost.writes || 'none',
+        'Redis commands/flow': cost.redisCalls.toFixed(1),
+        'T1 flow: DB transactions/flow, rows written/flow, Redis commands/flow': `${t1Cost.xact.toFixed(2)}, ${t1Cost.writes || 'none'}, ${t1Cost.redisCalls.toFixed(1)}`,
+        'per hop p50/p99 ms at half load (T2: authorize p99 ≤ 10, callback ≤ 50)': hops.summary(),
+      },
+      note: [FAIRNESS, `wxbridge runs as ${describeRuntime(d.runtime)}.`, errorsOf(ours.max, ours.half, t1)].filter(Boolean).join(' '),
     };
   } finally {
+    redis?.disconnect();
     await d.close();
   }
 }
