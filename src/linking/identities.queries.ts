@@ -134,15 +134,22 @@ export async function reconcileUnionid(q: Queryable, unionid: string): Promise<v
   );
 }
 
-/** The pairwise subject, created on first use (random, opaque, never derived from WeChat ids). */
+/**
+ * The pairwise subject, created on first use (random, opaque, never derived from WeChat ids).
+ * Read first: every login after the first finds it, and a login writes nothing for it
+ * (SECURITY.md T14). Two first uses at once both insert; the loser's row is not written and
+ * it reads the winner's.
+ */
 export async function ensureSubject(q: Queryable, merchantId: string, identityId: string): Promise<string> {
-  await q.query(
+  const read = () => q.query<{ sub: string }>('SELECT sub FROM subjects WHERE merchant_id = $1 AND identity_id = $2', [merchantId, identityId]);
+  const found = await read();
+  if (found.rows[0]) return z.string().parse(found.rows[0].sub);
+  const made = await q.query<{ sub: string }>(
     `INSERT INTO subjects (merchant_id, identity_id, sub) VALUES ($1, $2, $3)
-     ON CONFLICT ON CONSTRAINT subjects__pkey DO NOTHING`,
+     ON CONFLICT ON CONSTRAINT subjects__pkey DO NOTHING RETURNING sub`,
     [merchantId, identityId, randomId(16)],
   );
-  const r = await q.query<{ sub: string }>('SELECT sub FROM subjects WHERE merchant_id = $1 AND identity_id = $2', [merchantId, identityId]);
-  return z.string().parse(r.rows[0]?.sub);
+  return z.string().parse((made.rows[0] ?? (await read()).rows[0])?.sub);
 }
 
 export async function findSubject(q: Queryable, merchantId: string, sub: string): Promise<{ identityId: string } | null> {
