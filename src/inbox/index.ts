@@ -28,6 +28,7 @@ import { createFollowerSync, startFollowerSyncLoop, type FollowerSync } from './
 import { createIntentsClient } from './intents-client.ts';
 import { createPushRoutes } from './push.routes.ts';
 import { createPushService } from './push.service.ts';
+import { createReplayGuard } from './replay-guard.ts';
 import { createPushVerifier } from './push-verify.ts';
 import { createIntentRouter } from './routing.ts';
 import { createSubscriptions } from './subscriptions.service.ts';
@@ -97,6 +98,7 @@ export function createInboxFeature(deps: InboxDeps): InboxFeature {
   const csWindow = createCsWindow({ kv: deps.kv, now: deps.now, quotas: quotasFromConfig(accounts) });
   const tasks = createTasks(log);
   const claims = createClaimStore({ kv: deps.kv, db: deps.db, now: deps.now, log });
+  const replay = createReplayGuard({ kv: deps.kv, db: deps.db, now: deps.now, log });
   const router = createIntentRouter(deps.config.merchants);
   const merchantNames = new Map(deps.config.merchants.map((m) => [m.id, m.name]));
   const answers = createAnswers({
@@ -120,11 +122,11 @@ export function createInboxFeature(deps: InboxDeps): InboxFeature {
   }), { router, tasks, record: deps.onActivity });
   const push = createPushService({
     verifier: createPushVerifier({ now: deps.now }),
+    replay,
     claims,
     dispatcher,
     cs: createCsDelivery({ wechat, window: csWindow, log }),
     tasks,
-    kv: deps.kv,
     log,
     now: deps.now,
     metrics: deps.metrics,
@@ -153,7 +155,7 @@ export function createInboxFeature(deps: InboxDeps): InboxFeature {
         accounts,
         everyMs: opts.workerEveryMs,
         log,
-        housekeeping: () => claims.prune(24 * 3_600_000),
+        housekeeping: async () => (await claims.prune(24 * 3_600_000)) + (await replay.prune()),
       });
     },
     async stop() {

@@ -17,10 +17,8 @@
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { OfficialAccountConfig } from '../config/index.ts';
-import { AppError, DependencyUnavailableError } from '../http/errors.ts';
+import { AppError } from '../http/errors.ts';
 import type { Metrics } from '../http/metrics.ts';
-import { keyspace, ttl } from '../store/keyspace.ts';
-import type { Kv } from '../store/kv.ts';
 import { encryptedEnvelope } from '../wechat/crypto.ts';
 import { dedupeKey, type InboundMessage } from '../wechat/messages.ts';
 import { SUCCESS_REPLY } from '../wechat/replies.ts';
@@ -28,6 +26,7 @@ import type { ClaimOwner, ClaimResult, ClaimStore, ClaimView } from './claims.ts
 import type { CsDelivery } from './cs-send.ts';
 import type { Dispatcher } from './dispatch.ts';
 import type { PushVerifier, VerifiedPush } from './push-verify.ts';
+import type { ReplayGuard } from './replay-guard.ts';
 import { replyXml, text, type Reply } from './reply.ts';
 import type { Tasks } from './tasks.ts';
 import { texts } from './texts.ts';
@@ -44,11 +43,12 @@ export interface PushService {
 
 export interface PushServiceDeps {
   verifier: PushVerifier;
+  /** Plaintext pushes: binds each signature to the first body seen with it (A9). */
+  replay: ReplayGuard;
   claims: ClaimStore;
   dispatcher: Dispatcher;
   cs: CsDelivery;
   tasks: Tasks;
-  kv: Kv;
   log: Logger;
   now: () => number;
   metrics?: Metrics;
@@ -88,19 +88,6 @@ export function createPushService(d: PushServiceDeps): PushService {
     const encrypt = v.encryption.cipher.encrypt(xml, { keyIndex: v.encryption.keyIndex });
     const nonce = String(randomInt(100_000_000, 2_000_000_000));
     return { body: encryptedEnvelope({ encrypt, token: account.token, timestamp: String(createTime), nonce }), type: 'application/xml' };
-  }
-
-  /** Plaintext only: the signature does not cover the body, so bind it to the first body seen (A9). */
-  async function guardReplay(appId: string, g: NonNullable<VerifiedPush['replayGuard']>): Promise<void> {
-    const key = keyspace.inbox.replay(appId, g.signature);
-    try {
-      if (await d.kv.setIfAbsent(key, g.bodyHash, ttl.pushReplay)) return;
-      const seen = await d.kv.get(key);
-      if (seen !== null && seen !== g.bodyHash) throw new AppError('request.forbidden', 'push refused', { why: 'signature reused with another body' });
-    } catch (err) {
-      if (!(err instanceof DependencyUnavailableError)) throw err;
-      d.log.warn({ appId }, 'kv unavailable; plaintext replay guard skipped (de-duplication still holds)');
-    }
   }
 
   /** Waits for another owner's answer until the deadline; returns a claim of our own if it failed or died. */
@@ -175,7 +162,7 @@ export function createPushService(d: PushServiceDeps): PushService {
       let v: VerifiedPush;
       try {
         v = d.verifier.verifyPush(account, query, body);
-        if (v.replayGuard) await guardReplay(account.appId, v.replayGuard);
+        if (v.replayGuard) await d.replay.check(account.appId, v.replayGuard.signature, v.replayGuard.bodyHash);
       } catch (err) {
         outcomes?.inc({ outcome: 'refused' });
         throw err;
