@@ -64,10 +64,14 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
   const touchEveryMs = d.touchEveryMs ?? 60_000;
   const touched = new Map<string, number>();
 
-  /** Opens the window (Kv, before the ack: a late reply needs it) and notes the time (after). */
-  async function interaction(who: Who, kind: InteractionKind): Promise<void> {
+  /**
+   * Opens the window (Kv, before the ack: a late reply needs it) and notes the time (after).
+   * WeChat counts the window from the interaction, not from our receipt of it (a retried
+   * push arrives seconds later): `at` is the push's CreateTime, never later than now.
+   */
+  async function interaction(who: Who, kind: InteractionKind, at: Date): Promise<void> {
     const { appId } = who.account;
-    await d.window.record(appId, who.openid, kind).catch((err: unknown) => d.log.warn({ err, appId }, 'cs window not recorded'));
+    await d.window.record(appId, who.openid, kind, Math.min(d.now(), at.getTime())).catch((err: unknown) => d.log.warn({ err, appId }, 'cs window not recorded'));
     const t = d.now();
     const k = `${appId}|${who.openid}`;
     if (t - (touched.get(k) ?? -Infinity) < touchEveryMs) return;
@@ -90,13 +94,13 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
 
   async function follow(who: Who, at: Date, scene: string | undefined): Promise<Plan> {
     const change = await d.subscriptions.set({ appId: who.account.appId, openid: who.openid, subscribed: true, at });
-    await interaction(who, 'event');
+    await interaction(who, 'event', at);
     const bound = scene ? await redeem(who, change.identityId, scene) : undefined;
     return ready(bound ?? d.answers.welcome(who));
   }
 
-  async function scan(who: Who, scene: string): Promise<Plan> {
-    await interaction(who, 'event');
+  async function scan(who: Who, at: Date, scene: string): Promise<Plan> {
+    await interaction(who, 'event', at);
     if (!d.redeemBindingCode) return none;
     // The identity row must exist before a binding can point at it.
     const identity = await lockIdentity(d.db, who.account.appId, who.openid);
@@ -109,16 +113,17 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
       const at = new Date(msg.CreateTime * 1000);
       switch (msg.kind) {
         case 'message.text':
-          await interaction(who, 'message');
+          // A tap on a msgmenu item arrives as a text carrying the item's id, and opens the menu-click window (§3.2).
+          await interaction(who, msg.bizmsgmenuid ? 'event' : 'message', at);
           return later(d.answers.forText(who, msg.Content));
         case 'message.voice': {
-          await interaction(who, 'message');
+          await interaction(who, 'message', at);
           // ASR is being retired and may be empty (§13.11): ask the user to type instead.
           const said = msg.Recognition?.trim();
           return said ? later(d.answers.forText(who, said)) : ready(text(texts.pleaseType));
         }
         case 'message.location':
-          await interaction(who, 'message');
+          await interaction(who, 'message', at);
           keepLocation(who, { latitude: msg.Location_X, longitude: msg.Location_Y });
           return none;
         case 'message.image':
@@ -127,7 +132,7 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
         case 'message.link':
         case 'message.miniprogrampage':
         case 'message.unknown':
-          await interaction(who, 'message');
+          await interaction(who, 'message', at);
           return ready(text(texts.unsupported));
         case 'event.subscribe':
           return follow(who, at, msg.qrScene);
@@ -136,19 +141,19 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
           await d.window.clear(account.appId, who.openid).catch((err: unknown) => d.log.warn({ err }, 'cs window not cleared'));
           return none;
         case 'event.SCAN':
-          return scan(who, msg.qrScene);
+          return scan(who, at, msg.qrScene);
         case 'event.LOCATION':
           keepLocation(who, { latitude: msg.Latitude, longitude: msg.Longitude, precision: msg.Precision });
           return none;
         case 'event.CLICK':
-          await interaction(who, 'event');
+          await interaction(who, 'event', at);
           return later(d.answers.forMenu(who, msg.EventKey));
         case 'event.VIEW':
           d.tasks.run('notify view', () => d.answers.notifyView(who, msg.EventKey));
           return none;
         case 'event.scancode_push':
         case 'event.scancode_waitmsg':
-          await interaction(who, 'event');
+          await interaction(who, 'event', at);
           return none;
         case 'event.TEMPLATESENDJOBFINISH':
           // A delivery receipt; the notices feature must have it durably before WeChat is answered.

@@ -51,7 +51,8 @@ function event<const E extends string, S extends z.ZodRawShape>(name: E, shape: 
 
 // §5.4 normal messages.
 const messages = [
-  message('text', { Content: text }),
+  // `bizmsgmenuid`: the item id when the text is a tap on a msgmenu (§3.2, service/api/customer/message).
+  message('text', { Content: text, bizmsgmenuid: text.optional() }),
   message('image', { PicUrl: text, MediaId: nonEmpty }),
   // Recognition may be present but empty: ASR is being retired (§13.11); never depend on it.
   message('voice', { MediaId: nonEmpty, Format: text, Recognition: text.optional(), MediaId16K: text.optional() }),
