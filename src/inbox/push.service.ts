@@ -136,9 +136,19 @@ export function createPushService(d: PushServiceDeps): PushService {
       });
       const ready = await within(reply, deadline);
       if (ready.settled) {
-        await complete(ready.value);
-        outcomes?.inc({ outcome: ready.value ? 'replied' : 'acked' });
-        return render(account, v, ready.value);
+        // Rendered before the claim keeps it: a reply that cannot be rendered would fail every retry.
+        let sent = ready.value;
+        let response: PushResponse;
+        try {
+          response = render(account, v, sent);
+        } catch (err) {
+          d.log.error({ err, appId, kind: msg.kind }, 'reply not renderable');
+          sent = text(texts.busy);
+          response = render(account, v, sent);
+        }
+        await complete(sent);
+        outcomes?.inc({ outcome: sent ? 'replied' : 'acked' });
+        return response;
       }
       // Not ready in time: acknowledge, and send the answer when it comes (§5.7).
       await complete(null);

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import type { CustomMessage } from '../wechat/api-messages.ts';
 import { newsReply, textReply } from '../wechat/replies.ts';
+import { xmlSafeText } from '../wechat/xml.ts';
 
 const webUrl = z.url({ protocol: /^https?$/ });
 
@@ -29,10 +30,15 @@ export type Reply = z.infer<typeof replySchema>;
 
 export const text = (content: string): Reply => ({ type: 'text', content });
 
-/** The passive-reply XML (To/From swapped relative to the push). */
+/**
+ * The passive-reply XML (To/From swapped relative to the push). Merchant text (account names,
+ * intents answers) may hold characters XML cannot carry; they are dropped here, since a reply
+ * that cannot be built fails every retry of the push too (§5.7: the user sees WeChat's error).
+ */
 export function replyXml(reply: Reply, p: { toUser: string; fromUser: string; createTime: number }): string {
-  if (reply.type === 'text') return textReply({ ...p, content: reply.content });
-  return newsReply({ ...p, article: { title: reply.title, description: reply.description, url: reply.url, picUrl: reply.picUrl } });
+  if (reply.type === 'text') return textReply({ ...p, content: xmlSafeText(reply.content) });
+  const article = { title: xmlSafeText(reply.title), description: reply.description && xmlSafeText(reply.description), url: reply.url, picUrl: reply.picUrl };
+  return newsReply({ ...p, article });
 }
 
 /** The same answer as a customer-service message (one article for news, §3.1). */

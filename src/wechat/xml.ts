@@ -83,6 +83,15 @@ function buildChildren(fields: Record<string, unknown>, depth: number): string {
   return out;
 }
 
+const FORBIDDEN_CHARS = new RegExp(FORBIDDEN_CHAR.source, 'g');
+
+/**
+ * `s` without the characters XML cannot carry (FORBIDDEN_CHAR): for text that comes from
+ * elsewhere (a merchant's account name or intents answer) on its way into a reply, where a
+ * dropped control character is better than no reply at all.
+ */
+export const xmlSafeText = (s: string): string => s.replace(FORBIDDEN_CHARS, '');
+
 function buildValue(name: string, v: unknown, depth: number): string {
   if (typeof v === 'string') {
     if (FORBIDDEN_CHAR.test(v)) throw new RangeError(`buildWeChatXml: <${name}> has a character XML cannot carry`);
