@@ -98,6 +98,14 @@ describe('push verification', () => {
     expect(verifier.verifyPush(safe, VECTOR_QUERY, body).message).toMatchObject({ Content: '绑定 账号' });
   });
 
+  it('When the clear text of a compatible-mode body holds "<Encrypt>" itself, then the envelope\'s own Encrypt is used; two of them at the root are refused', () => {
+    const clear = { ToUserName: 'gh_0123456789ab', FromUserName: 'oBridgeTestUser0000000000001', CreateTime: 1_700_000_000, MsgType: 'text', MsgId: 1 };
+    const typed = Buffer.from(buildWeChatXml({ ...clear, Content: 'what is <Encrypt>AAAA</Encrypt>?', Encrypt: ENCRYPT }));
+    expect(verifier.verifyPush(safe, VECTOR_QUERY, typed).message).toMatchObject({ Content: '绑定 账号' });
+    const twice = Buffer.from(`<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><Encrypt><![CDATA[${ENCRYPT}]]></Encrypt><Encrypt><![CDATA[AAAA]]></Encrypt></xml>`);
+    expect(refusal(() => verifier.verifyPush(safe, VECTOR_QUERY, twice)).why).toBe('one Encrypt element expected');
+  });
+
   it('When an account with an EncodingAESKey gets a plaintext push, then it is refused: its signature covers no body', () => {
     const { query, body } = plainPush(textFields);
     expect(refusal(() => verifier.verifyPush(safe, query, body)).why).toBe('plaintext push for an account in safe mode');

@@ -8,11 +8,12 @@
  *    one SHA-1.
  * 2. `timestamp` within 300 s of our clock: WeChat publishes no freshness window, so a
  *    captured push would verify forever (A9).
- * 3. Encrypted (`encrypt_type=aes`): `Encrypt` is cut out of the raw bytes (not parsed) and
+ * 3. Encrypted (`encrypt_type=aes`): `Encrypt` is cut out of the raw bytes (the envelope is
+ *    parsed only when compatible mode's clear text holds the tag too) and
  *    `msg_signature` over it checked in constant time; then decrypt with the current or the
- *    previous EncodingAESKey, the trailing appid checked by the cipher. Only the decrypted XML
- *    is parsed; in compatible mode the plaintext copy beside `Encrypt` is never read, because
- *    nothing signs it.
+ *    previous EncodingAESKey, the trailing appid checked by the cipher. The message is read
+ *    from the decrypted XML only; in compatible mode the plaintext copy beside `Encrypt` is
+ *    never used, because nothing signs it.
  *    Plaintext: `signature` does not cover the body, so the caller binds the signature to the
  *    body's hash (replay guard) before acting. An account with an EncodingAESKey (DESIGN.md:
  *    "optional: safe mode") accepts only encrypted pushes: otherwise anyone who saw one
@@ -63,6 +64,7 @@ const invalid = (why: string): AppError => new AppError('request.invalid', 'inva
 
 // Base64 only, so the scan is linear; CDATA is what WeChat sends, bare text is tolerated.
 const ENCRYPT_ELEMENT = /<Encrypt>(?:<!\[CDATA\[)?([A-Za-z0-9+/=]{1,90000})(?:\]\]>)?<\/Encrypt>/;
+const BASE64 = /^[A-Za-z0-9+/=]{1,90000}$/;
 
 export function createPushVerifier(o: { now: () => number }): PushVerifier {
   // Keyed by the (frozen) account object, so a config with other keys never meets a stale cipher.
@@ -91,12 +93,34 @@ export function createPushVerifier(o: { now: () => number }): PushVerifier {
     return r.data;
   }
 
+  /**
+   * The envelope's `Encrypt`. Cut out of the raw bytes when the tag occurs once (every safe-mode
+   * push). In compatible mode the user's own text travels in clear beside it, and may hold the
+   * string `<Encrypt>` too: then the envelope is parsed (the hardened parser; `signature` has
+   * held) and only the root's one `Encrypt` child counts.
+   */
+  function encryptOf(body: Buffer): string {
+    const raw = body.toString('latin1');
+    const first = raw.indexOf('<Encrypt>');
+    if (first !== -1 && first === raw.lastIndexOf('<Encrypt>')) {
+      const m = ENCRYPT_ELEMENT.exec(raw);
+      if (m?.[1]) return m[1];
+    }
+    let outer: Record<string, unknown>;
+    try {
+      outer = parseWeChatXml(body);
+    } catch (err) {
+      if (err instanceof XmlError) throw invalid(`xml: ${err.reason}`);
+      throw err;
+    }
+    const encrypt = outer.Encrypt;
+    if (typeof encrypt !== 'string' || !BASE64.test(encrypt)) throw invalid('one Encrypt element expected');
+    return encrypt;
+  }
+
   function decrypt(account: OfficialAccountConfig, q: z.infer<typeof pushQuery>, body: Buffer): { xml: string; cipher: MessageCipher; keyIndex: number } {
     if (!q.msg_signature) throw invalid('msg_signature missing');
-    const raw = body.toString('latin1');
-    const m = ENCRYPT_ELEMENT.exec(raw);
-    if (!m?.[1] || raw.indexOf('<Encrypt>') !== raw.lastIndexOf('<Encrypt>')) throw invalid('one Encrypt element expected');
-    const encrypt = m[1];
+    const encrypt = encryptOf(body);
     if (!verifyMsgSignature({ token: account.token, timestamp: q.timestamp, nonce: q.nonce, encrypt, msgSignature: q.msg_signature })) {
       throw refuse('msg_signature');
     }
