@@ -134,7 +134,7 @@ const schemas: Record<string, Schema> = {
 };
 
 const errorText: Record<number, string> = {
-  400: 'invalid request (error `request.invalid`)',
+  400: 'invalid request (error `request.invalid`; RFC 6750 `invalid_request`, with WWW-Authenticate, for an access token sent in the URL)',
   401: 'missing, invalid, expired or revoked access token (RFC 6750 `invalid_token`, with WWW-Authenticate)',
   403: 'the token lacks the scope this call needs (RFC 6750 `insufficient_scope`)',
   404: 'no such object for this merchant: another merchant’s ids look exactly like unknown ones',
@@ -219,7 +219,7 @@ export function openApiDocument(publicUrl: string): Record<string, unknown> {
             { name: 'after', in: 'query', schema: str({ format: 'uuid' }) },
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 200 } },
           ],
-          responses: { '200': json(ref('Notice'), 'the notice and its deliveries'), ...errors(401, 403, 404) },
+          responses: { '200': json(ref('Notice'), 'the notice and its deliveries'), ...errors(400, 401, 403, 404) },
         },
       },
     },

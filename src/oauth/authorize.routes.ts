@@ -1,19 +1,20 @@
 /**
- * GET /oauth2/authorize and its continuation (RFC 6749 §4.1; DESIGN.md routes). The
- * journey: validate → WeChat login (/wechat/login, linking's contract) → link an account
- * if the user has none at this merchant (/link/:merchant) → the account chooser if they
- * have several → a code to the verified redirect_uri. Only errors that the service marks
- * redirectable, raised after the client and redirect_uri were verified, go back to the
- * client; the rest are shown here (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2): an escaped HTML
- * page in the user's language for a browser, the RFC JSON body (from the error handler) for
- * a client that asks for JSON (node-oidc-provider does the same by `Accept`).
+ * GET (and POST, OIDC Core §3.1.2.1) /oauth2/authorize and its continuation (RFC 6749
+ * §4.1; DESIGN.md routes). The journey: validate → WeChat login (/wechat/login, linking's
+ * contract) → link an account if the user has none at this merchant (/link/:merchant) → the
+ * account chooser if they have several → a code to the verified redirect_uri. Only errors
+ * that the service marks redirectable, raised after the client and redirect_uri were
+ * verified, go back to the client; the rest are shown here (RFC 6749 §4.1.2.1, RFC 9700
+ * §4.11.2): an escaped HTML page in the user's language for a browser, the RFC JSON body
+ * (from the error handler) for a client that asks for JSON (node-oidc-provider does the
+ * same by `Accept`).
  */
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import type { CookiePolicy } from '../http/cookies.ts';
 import type { Csrf } from '../http/csrf.ts';
-import { parseForm, readBody } from '../http/body.ts';
+import { parseForm, readBody, readRawBody } from '../http/body.ts';
 import { classify } from '../http/error-handler.ts';
 import { AppError, OAuthError } from '../http/errors.ts';
 import { translator, type Messages } from '../http/i18n.ts';
@@ -22,6 +23,7 @@ import { renderPage, type Views } from '../http/views.ts';
 import type { EndUserSession } from '../linking/types.ts';
 import { randomId } from '../security/secrets.ts';
 import { continuePath, type AuthorizationRequest, type AuthorizeService, type Decision } from './authorize.service.ts';
+import { InvalidRequest } from './errors.ts';
 
 const text: Messages<'title' | 'lead' | 'default' | 'continue' | 'cancel' | 'linkAnother'> = {
   'zh-CN': { title: '选择账户', lead: '您在{merchant}绑定了多个账户，请选择本次使用的账户。', default: '默认', continue: '继续', cancel: '取消', linkAnother: '绑定其他账户' },
@@ -48,6 +50,9 @@ const errorText: Messages<'heading' | 'lead' | 'hint' | 'codeLabel' | 'busyLead'
     busyHint: 'Please go back to the app and try again in a moment.',
   },
 };
+
+/** A posted authorization request becomes a URL: keep it within what browsers and proxies take. */
+const AUTHORIZE_FORM_LIMIT = 8 * 1024;
 
 const choiceSchema = z
   .object({ _csrf: z.string(), req: z.string().min(1).max(64), action: z.enum(['continue', 'cancel']), binding: z.string().max(64).optional() })
@@ -161,11 +166,28 @@ export function createAuthorizeRoutes(deps: AuthorizeRoutesDeps): Router {
     });
   });
 
+  /**
+   * OIDC Core §3.1.2.1: the authorization endpoint MUST take POST (form serialization) as well
+   * as GET. The form is answered with a 303 to the same request as a GET, which then runs
+   * every check: a cross-site POST carries no SameSite=Lax cookie (the user's session, this
+   * browser's id), so handling it here would log the user out of the journey and replace the
+   * browser id of requests already under way; the GET that follows the redirect carries them.
+   * The target is our own endpoint, never a URI from the request.
+   */
+  router.post('/oauth2/authorize', shownToBrowsers, async (ctx) => {
+    if (ctx.request.type !== 'application/x-www-form-urlencoded')
+      throw new InvalidRequest('send the authorization request as application/x-www-form-urlencoded', undefined, { redirect: false });
+    const form = new URLSearchParams((await readRawBody(ctx, AUTHORIZE_FORM_LIMIT)).toString('utf8'));
+    ctx.status = 303;
+    ctx.redirect(`/oauth2/authorize?${form.toString()}`);
+  });
+
   router.get('/oauth2/authorize/continue', shownToBrowsers, async (ctx) => {
     const id = typeof ctx.query.req === 'string' ? ctx.query.req : '';
     const bid = browserId(ctx, false);
     const r = id ? await deps.authorize.load(id, bid) : null;
     if (!r) throw new AppError('flow.expired', 'this sign-in has expired; start again from the app');
+    await deps.authorize.recheckTarget(r);
     await answering(ctx, r, async () => act(ctx, bid, id, r, await deps.sessions().read(ctx)));
   });
 
@@ -174,6 +196,7 @@ export function createAuthorizeRoutes(deps: AuthorizeRoutesDeps): Router {
     deps.csrf.verify(ctx, body._csrf);
     const r = await deps.authorize.load(body.req, browserId(ctx, false), { consume: true });
     if (!r) throw new AppError('flow.expired', 'this sign-in has expired; start again from the app');
+    await deps.authorize.recheckTarget(r);
     await answering(ctx, r, async () => {
       if (body.action === 'cancel') {
         ctx.redirect(deps.authorize.errorUrl(r, 'access_denied', 'the user cancelled'));

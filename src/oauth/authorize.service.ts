@@ -108,6 +108,17 @@ export function createAuthorizeService(deps: AuthorizeDeps) {
     return { client, redirectUri: p.redirect_uri, state };
   }
 
+  /**
+   * Phase 1 again for a pending request, before it is answered: its client must still exist
+   * with that exact redirect_uri. An admin who removes a URI or disables the client stops the
+   * journeys under way too (node-oidc-provider re-checks both on resume). Never redirected.
+   */
+  async function recheckTarget(r: Pick<AuthorizationRequest, 'clientId' | 'redirectUri'>): Promise<void> {
+    const client = await deps.clients.get(r.clientId);
+    if (!client) throw new InvalidRequest('client_id is missing or unknown', undefined, { redirect: false });
+    if (!client.redirectUris.includes(r.redirectUri)) throw new InvalidRedirectUri({ clientId: client.clientId });
+  }
+
   /** Phase 2: errors from here on are redirected to the verified target. */
   function validate(form: FormBody, t: VerifiedTarget): Omit<AuthorizationRequest, 'browser'> {
     const p = pickParams(form, authorizeParams);
@@ -216,7 +227,7 @@ export function createAuthorizeService(deps: AuthorizeDeps) {
   const errorUrl = (t: { redirectUri: string; state?: string }, error: string, description?: string) =>
     responseUrl(t.redirectUri, { error, error_description: description, state: t.state, iss: deps.issuer });
 
-  return { verifyTarget, validate, save, load, decide, chosen, respond, errorUrl };
+  return { verifyTarget, recheckTarget, validate, save, load, decide, chosen, respond, errorUrl };
 }
 
 export type AuthorizeService = ReturnType<typeof createAuthorizeService>;

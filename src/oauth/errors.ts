@@ -96,6 +96,19 @@ export class InvalidToken extends OAuthError {
   }
 }
 
+/**
+ * RFC 6750 §3.1 invalid_request at a protected resource (userinfo, the merchant API), e.g.
+ * a token sent in the URL: 400, and, as RFC 6750 §3 and OIDC Core §5.3.3 describe the error
+ * response, the Bearer challenge naming the error.
+ */
+export class InvalidBearerRequest extends OAuthError {
+  constructor(description: string) {
+    super('invalid_request', description, {
+      wwwAuthenticate: `Bearer realm="wxbridge", error="invalid_request", error_description="${quoteSafe(description)}"`,
+    });
+  }
+}
+
 export class InsufficientScope extends OAuthError {
   constructor(scope: string) {
     super('insufficient_scope', `this call needs the scope ${scope}`, {

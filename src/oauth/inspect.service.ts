@@ -5,7 +5,7 @@
  * client a token was issued to may revoke it. Access tokens are inactive once revoked, once
  * their binding is revoked (DESIGN.md "Tokens": unbinding takes effect at once), and once the
  * client they were issued to is disabled or deleted (an admin cutting a client off cuts off
- * what it already holds).
+ * what it already holds); refresh tokens likewise.
  */
 import type { MerchantConfig } from '../config/index.ts';
 import type { LinkingService } from '../linking/types.ts';
@@ -58,6 +58,8 @@ export function createInspector(deps: {
       }
       const found = await deps.refresh.find(token);
       if (!found || found.merchant_id !== client.merchantId || deps.refresh.problem(found)) return { active: false };
+      // A disabled or deleted client can no longer authenticate to use it: not active either.
+      if (!(await deps.client(found.client_id))) return { active: false };
       const linking = deps.linking();
       if (!(await activeBinding(linking, { bindingId: found.binding_id, merchantId: found.merchant_id, identityId: found.identity_id }))) return { active: false };
       return {

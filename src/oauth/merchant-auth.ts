@@ -12,7 +12,7 @@
 import type { Middleware } from 'koa';
 import { bearerToken } from './bearer.ts';
 import type { ClientRegistry } from './clients.ts';
-import { InsufficientScope, InvalidRequest, InvalidToken } from './errors.ts';
+import { InsufficientScope, InvalidBearerRequest, InvalidToken } from './errors.ts';
 import type { TokensService } from './tokens.service.ts';
 
 export interface MerchantAuthState {
@@ -61,7 +61,7 @@ export function createMerchantAuth(deps: MerchantAuthDeps): MerchantAuth {
     require(scope) {
       return async (ctx, next) => {
         // RFC 6750 §2.3 / RFC 9700 §4.3.2: never take a token from the URL.
-        if (ctx.query.access_token !== undefined) throw new InvalidRequest('send the access token in the Authorization header, not the URL');
+        if (ctx.query.access_token !== undefined) throw new InvalidBearerRequest('send the access token in the Authorization header, not the URL');
         ctx.state.merchantAuth = await authenticate(ctx.get('authorization') || undefined, scope);
         await next();
       };

@@ -71,6 +71,17 @@ export async function findRefreshToken(q: Queryable, tokenHash: string): Promise
   return r.rows[0] ? foundSchema.parse(r.rows[0]) : null;
 }
 
+/**
+ * Locks the family row for the rest of the transaction if it is not revoked. A rotation
+ * takes it first, so it and revokeFamily (whose UPDATE waits on the lock) are serialised:
+ * either the rotation sees the revocation and stops, or the revocation sees the new
+ * token's access jti and revokes it too.
+ */
+export async function lockLiveFamily(q: Queryable, familyId: string): Promise<boolean> {
+  const r = await q.query(`SELECT 1 FROM refresh_token_families WHERE id = $1 AND revoked_at IS NULL FOR UPDATE`, [familyId]);
+  return r.rows.length === 1;
+}
+
 /** Single use of a refresh token: only the first caller gets true. */
 export async function markRefreshTokenUsed(q: Queryable, id: string, at: Date): Promise<boolean> {
   const r = await q.query(`UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL`, [id, at]);

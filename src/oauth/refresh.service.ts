@@ -12,6 +12,7 @@ import {
   findRefreshToken,
   insertFamily,
   insertRefreshToken,
+  lockLiveFamily,
   markRefreshTokenUsed,
   revokeFamily,
   type FoundRefreshToken,
@@ -31,7 +32,7 @@ export interface RefreshService {
   /** A new family and its first token, recorded with the access token issued beside it. */
   startFamily(family: Omit<NewFamily, 'expiresAt' | 'createdAt'>, access: IssuedAccess): Promise<string>;
   find(token: string): Promise<FoundRefreshToken | null>;
-  /** Uses `found` once and returns its successor; null when it was used already (reuse). */
+  /** Uses `found` once and returns its successor; null when it was used already (reuse) or its family is revoked. */
   rotate(found: FoundRefreshToken, access: IssuedAccess): Promise<string | null>;
   /** Revokes the family and the access tokens it issued that are still alive. */
   revoke(familyId: string, reason: string): Promise<void>;
@@ -73,6 +74,9 @@ export function createRefreshService(deps: { db: Db; tokens: TokensService; now:
       const token = randomId(32);
       const now = at();
       const ok = await deps.db.transaction(async (tx) => {
+        // `found` was read before this transaction: a revocation since then (a reuse racing
+        // this refresh) must stop it, or the access token issued here would escape it.
+        if (!(await lockLiveFamily(tx, found.family_id))) return false;
         if (!(await markRefreshTokenUsed(tx, found.id, now))) return false;
         await insertRefreshToken(tx, {
           familyId: found.family_id,

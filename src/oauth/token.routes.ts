@@ -11,7 +11,7 @@ import { parseForm, readRawBody, type FormBody } from '../http/body.ts';
 import { bearerToken } from './bearer.ts';
 import type { ClientAuth } from './client-auth.ts';
 import type { Client } from './clients.ts';
-import { InvalidRequest, InvalidToken, UnsupportedGrantType } from './errors.ts';
+import { InvalidBearerRequest, InvalidRequest, InvalidToken, UnsupportedGrantType } from './errors.ts';
 import { tokenParams, type Grants } from './grants.service.ts';
 import { inspectParams, type Inspector } from './inspect.service.ts';
 import { clientAuthParams, pickParams } from './params.ts';
@@ -75,7 +75,7 @@ export function createTokenRoutes(deps: { issuer: string; clientAuth: ClientAuth
 
   // OIDC Core §5.3.1: GET or POST; the token from the Authorization header only (RFC 9700 §4.3.2).
   const userinfo = async (ctx: Context) => {
-    if (ctx.query.access_token !== undefined) throw new InvalidRequest('send the access token in the Authorization header');
+    if (ctx.query.access_token !== undefined) throw new InvalidBearerRequest('send the access token in the Authorization header');
     const token = bearerToken(ctx.get('authorization'));
     if (!token) throw new InvalidToken('a Bearer access token is required', { bare: !ctx.get('authorization') });
     noStore(ctx, await deps.inspector.userinfo(token));

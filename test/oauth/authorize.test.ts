@@ -6,6 +6,10 @@
 import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertUiClient } from '../../src/admin/clients.queries.ts';
+import { defaultPolicy } from '../../src/oauth/policy.ts';
+import { createRefreshService } from '../../src/oauth/refresh.service.ts';
+import { hashSecret } from '../../src/security/secrets.ts';
 import { FAKE_SESSION_COOKIE } from './fake-linking.ts';
 import { createFlow } from './flow.ts';
 import { APP_ID, basic, CARD_REDIRECT, POWER_REDIRECT, postForm, SECRETS, startOAuthApp, type OAuthTestApp } from './helpers.ts';
@@ -112,6 +116,48 @@ describe('authorization request validation (RFC 6749 §4.1.2.1, RFC 9700 §4.1.3
   });
 });
 
+describe('the authorization request by POST (OIDC Core §3.1.2.1: GET and POST MUST be supported)', () => {
+  /** Posts the request as a form and follows the redirects that stay on wxbridge's authorize endpoint, as a browser does. */
+  async function postAuthorize(ua: UserAgent, form: [string, string][]): Promise<Response> {
+    let r = await ua.post(`${app.baseUrl}/oauth2/authorize`, form);
+    for (let hops = 0; hops < 3 && r.status >= 300 && r.status < 400; hops++) {
+      const next = new URL(r.headers.get('location')!, app.baseUrl);
+      if (next.origin !== app.baseUrl || next.pathname !== '/oauth2/authorize') break;
+      r = await ua.get(next.href);
+    }
+    return r;
+  }
+  const entries = (q: Record<string, unknown>): [string, string][] =>
+    Object.entries(q).flatMap(([k, v]) => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).map((x): [string, string] => [k, String(x)])));
+
+  it('When a logged-in user’s request is posted as a form, then the code comes back as for GET and exchanges', async () => {
+    const { ua } = flow.user(['6222000011112222']);
+    const { verifier, challenge } = pkce();
+    const r = await postAuthorize(ua, entries(flow.cardRequest(challenge)));
+    expect(r.status).toBe(302);
+    const loc = new URL(r.headers.get('location')!);
+    expect(`${loc.origin}${loc.pathname}`).toBe(CARD_REDIRECT);
+    expect(loc.searchParams.get('state')).toBe('st-123');
+    expect(loc.searchParams.get('iss')).toBe(app.issuer);
+    expect((await flow.exchange(loc.searchParams.get('code')!, verifier)).status).toBe(200);
+  });
+
+  it('When a posted request has an unregistered redirect_uri, then the error is shown and never redirected there (RFC 6749 §4.1.2.1)', async () => {
+    const r = await postAuthorize(new UserAgent(), entries(flow.cardRequest(pkce().challenge, { redirect_uri: 'https://attacker.example/cb' })));
+    expect(r.status).toBe(400);
+    expect(r.headers.get('location')).toBeNull();
+    expect(await r.text()).toContain('<code>invalid_request</code>');
+  });
+
+  it('When a posted request repeats a parameter, then invalid_request goes back to the verified redirect_uri (RFC 6749 §3.1)', async () => {
+    const r = await postAuthorize(new UserAgent(), entries(flow.cardRequest(pkce().challenge, { scope: ['openid', 'openid'] })));
+    expect(r.status).toBe(302);
+    const loc = new URL(r.headers.get('location')!);
+    expect(`${loc.origin}${loc.pathname}`).toBe(CARD_REDIRECT);
+    expect(loc.searchParams.get('error')).toBe('invalid_request');
+  });
+});
+
 describe('the login, link and choose journey', () => {
   it('When nobody is logged in, then the browser goes to WeChat login with an internal next path', async () => {
     const r = await new UserAgent().get(flow.authorizeUrl(flow.cardRequest(pkce().challenge)));
@@ -208,6 +254,38 @@ describe('the login, link and choose journey', () => {
     expect(new URL(r.headers.get('location')!).searchParams.get('error')).toBe('access_denied');
   });
 
+  it('When the client’s redirect_uri is unregistered (or the client disabled) while the user is in the journey, then nothing is sent to it (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2)', async () => {
+    const clientId = `ui-journey-${process.pid}-${Date.now()}`;
+    const redirect = 'https://h5.card.example/ui/journey';
+    const fields = { grantTypes: ['authorization_code'], scopes: ['openid'], accessTokenTtl: 600 };
+    await insertUiClient(app.deps.db, { clientId, merchantId: 'card', secretHash: await hashSecret('ui-journey-secret-1'), redirectUris: [redirect], createdBy: 'test', at: new Date(), ...fields });
+    const { ua, bindingIds } = flow.user(['6222000011112222', '6222000033334444']);
+    const request = { response_type: 'code', client_id: clientId, redirect_uri: redirect, scope: 'openid', state: 's1', code_challenge: pkce().challenge, code_challenge_method: 'S256' };
+    const choose = async () => {
+      const html = await (await ua.get(flow.authorizeUrl(request))).text();
+      return { _csrf: hiddenInput(html, '_csrf'), req: hiddenInput(html, 'req') };
+    };
+    const unregistered = await choose();
+    const cancelled = await choose();
+    const disabled = await choose();
+    await app.deps.db.query(`UPDATE admin_clients SET redirect_uris = '{https://h5.card.example/ui/other}', updated_at = now() WHERE client_id = $1`, [clientId]);
+    clockOffset = 2_100; // past the registry's 2 s cache of admin clients
+    try {
+      for (const [form, action] of [[unregistered, 'continue'], [cancelled, 'cancel']] as const) {
+        const r = await ua.post(`${app.baseUrl}/oauth2/authorize/continue`, { ...form, action, binding: bindingIds[0]! });
+        expect(r.status).toBe(400);
+        expect(r.headers.get('location')).toBeNull();
+      }
+      await app.deps.db.query(`UPDATE admin_clients SET redirect_uris = $2, disabled_at = now(), updated_at = now() WHERE client_id = $1`, [clientId, [redirect]]);
+      clockOffset = 4_200;
+      const r = await ua.post(`${app.baseUrl}/oauth2/authorize/continue`, { ...disabled, action: 'continue', binding: bindingIds[0]! });
+      expect(r.status).toBe(400);
+      expect(r.headers.get('location')).toBeNull();
+    } finally {
+      clockOffset = 0;
+    }
+  });
+
   it('When the chooser is posted without the CSRF token, then it is refused', async () => {
     const { ua } = flow.user(['6222000011112222', '6222000033334444']);
     const html = await (await ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge)))).text();
@@ -248,6 +326,17 @@ describe('the code exchange (RFC 6749 §4.1.3, RFC 7636 §4.6, OIDC Core §3.1.3
     expect((await json(await flow.exchange(code, undefined))).error).toBe('invalid_grant');
     expect((await json(await flow.exchange(code, pkce().verifier))).error).toBe('invalid_grant');
     expect((await flow.exchange(code, verifier)).status).toBe(200);
+  });
+
+  it('When the verifier is outside 43–128 unreserved characters, then invalid_grant even though its S256 matches the challenge (RFC 7636 §4.1, §4.6)', async () => {
+    const s256 = (v: string) => createHash('sha256').update(v).digest('base64url');
+    for (const verifier of ['a'.repeat(42), 'a'.repeat(129), `${'a'.repeat(42)}+`, `${'a'.repeat(42)} `]) {
+      const { ua } = flow.user(['6222000011112222']);
+      const code = (await flow.codeFor(ua, s256(verifier))).searchParams.get('code')!;
+      const r = await flow.exchange(code, verifier);
+      expect(r.status).toBe(400);
+      expect((await json(r)).error).toBe('invalid_grant');
+    }
   });
 
   it('When redirect_uri differs from the request, or another client presents the code, then invalid_grant', async () => {
@@ -334,6 +423,30 @@ describe('refresh tokens and unbinding (RFC 6749 §6, RFC 9700 §4.14.2, DESIGN 
     expect(await json(await flow.introspect(r1.access_token as string))).toEqual({ active: false });
   });
 
+  it('When another client of the same merchant, one allowed the refresh grant, presents the refresh token, then invalid_grant, and it still works for its own client (RFC 6749 §6, §10.4)', async () => {
+    const { tokens } = await loggedIn();
+    const clientId = `ui-sibling-${process.pid}-${Date.now()}`;
+    const secret = 'ui-sibling-secret-0001';
+    await insertUiClient(app.deps.db, {
+      clientId,
+      merchantId: 'card',
+      secretHash: await hashSecret(secret),
+      grantTypes: ['authorization_code', 'refresh_token'],
+      redirectUris: ['https://h5.card.example/sibling'],
+      scopes: ['openid', 'profile', 'offline_access'],
+      accessTokenTtl: 600,
+      createdBy: 'test',
+      at: new Date(),
+    });
+    const sibling = await postForm(`${app.baseUrl}/oauth2/token`, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token as string }, { authorization: basic(clientId, secret) });
+    expect(sibling.status).toBe(400);
+    expect((await json(sibling)).error).toBe('invalid_grant');
+    const own = await refresh(tokens.refresh_token as string);
+    expect(own.status).toBe(200);
+    expect(own.headers.get('cache-control')).toBe('no-store');
+    expect(own.headers.get('pragma')).toBe('no-cache'); // RFC 6749 §5.1
+  });
+
   it('When openid was granted, then a refresh returns a new ID token as OIDC Core §12.2 says: same iss, sub, aud and auth_time, no nonce, at_hash of the new access token', async () => {
     const { tokens } = await loggedIn();
     const first = decodeJwt(tokens.id_token as string);
@@ -372,6 +485,52 @@ describe('refresh tokens and unbinding (RFC 6749 §6, RFC 9700 §4.14.2, DESIGN 
     expect(await json(await flow.introspect(tokens.access_token as string))).toEqual({ active: false });
     const dead = await fetch(`${app.baseUrl}/oauth2/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token as string}` } });
     expect(dead.status).toBe(401);
+  });
+
+  it('When the client a refresh token was issued to is disabled, then introspection reports the refresh token inactive, as it does the access token (RFC 7662 §2.2)', async () => {
+    const clientId = `ui-refresh-${process.pid}-${Date.now()}`;
+    const secret = 'ui-refresh-secret-0001';
+    const redirect = 'https://h5.card.example/ui/callback';
+    await insertUiClient(app.deps.db, {
+      clientId,
+      merchantId: 'card',
+      secretHash: await hashSecret(secret),
+      grantTypes: ['authorization_code', 'refresh_token'],
+      redirectUris: [redirect],
+      scopes: ['openid'],
+      accessTokenTtl: 600,
+      createdBy: 'test',
+      at: new Date(),
+    });
+    const { ua } = flow.user(['6222000011112222']);
+    const { verifier, challenge } = pkce();
+    const r = await ua.get(flow.authorizeUrl({ response_type: 'code', client_id: clientId, redirect_uri: redirect, scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' }));
+    const code = new URL(r.headers.get('location')!).searchParams.get('code')!;
+    const t = await json(await flow.exchange(code, verifier, { authorization: basic(clientId, secret) }, redirect));
+    // The merchant's backend asks about the tokens its web app holds.
+    const backend = { authorization: basic('card-backend', SECRETS.cardBackend) };
+    const active = async (token: string) => (await json(await postForm(`${app.baseUrl}/oauth2/introspect`, { token }, backend))).active;
+    expect(await active(t.access_token as string)).toBe(true);
+    expect(await active(t.refresh_token as string)).toBe(true);
+    await app.deps.db.query('UPDATE admin_clients SET disabled_at = now(), updated_at = now() WHERE client_id = $1', [clientId]);
+    clockOffset = 2_100; // past the registry's 2 s cache of admin clients
+    try {
+      expect(await active(t.access_token as string)).toBe(false);
+      expect(await active(t.refresh_token as string)).toBe(false);
+    } finally {
+      clockOffset = 0;
+    }
+  });
+
+  it('When the family is revoked between reading a refresh token and rotating it (a reuse racing a refresh), then the rotation is refused and no token escapes the revocation (RFC 9700 §4.14.2)', async () => {
+    const { tokens } = await loggedIn();
+    const refreshSvc = createRefreshService({ db: app.deps.db, tokens: app.oauth.tokens, now: () => Date.now() + clockOffset, policy: defaultPolicy, log: app.deps.log });
+    const found = (await refreshSvc.find(tokens.refresh_token as string))!;
+    expect(refreshSvc.problem(found)).toBeNull();
+    // The other request of the race: reuse detected, the family revoked.
+    await refreshSvc.revoke(found.family_id, 'reuse_detected');
+    const next = await refreshSvc.rotate(found, { jti: 'raced-jti', exp: Math.floor(Date.now() / 1000) + 600 });
+    expect(next).toBeNull();
   });
 
   it('When a refresh token is revoked by its client, then it and its access tokens stop working (RFC 7009 §2.1)', async () => {

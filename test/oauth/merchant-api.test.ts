@@ -110,6 +110,11 @@ describe('notices (documented here; behaviour tested by the notices feature)', (
     expect(r.status).toBe(404);
   });
 
+  it('When the status of a notice is asked with an invalid page query, then 400 in the documented shape', async () => {
+    const r = await call(card, 'get', `/api/v1/notices/${randomUUID()}?limit=0`, '/api/v1/notices/{id}');
+    expect(r.status).toBe(400);
+  });
+
   it('When a notice is posted, then the answer (accepted or refused) matches the document', async () => {
     const r = await call(card, 'post', '/api/v1/notices', '/api/v1/notices', { to: { account: 'nobody-here' }, text: 'hello' }, { 'idempotency-key': randomUUID() });
     expect([202, 400, 409, 422]).toContain(r.status);

@@ -115,6 +115,22 @@ describe('client authentication (RFC 6749 §2.3, RFC 7523)', () => {
     }
   });
 
+  it('When an assertion has no exp, no jti, has expired, or names another client as sub, then invalid_client (RFC 7523 §3, OIDC Core §9)', async () => {
+    const base = () => new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'card-jwt-1' }).setIssuer('card-jwt').setAudience(app.issuer).setIssuedAt();
+    const now = Math.floor(Date.now() / 1000);
+    const assertions = [
+      await base().setSubject('card-jwt').setJti(crypto.randomUUID()).sign(app.cardJwtKey),
+      await base().setSubject('card-jwt').setExpirationTime('60s').sign(app.cardJwtKey),
+      await base().setSubject('card-jwt').setJti(crypto.randomUUID()).setExpirationTime(now - 5).sign(app.cardJwtKey),
+      await base().setSubject('card-backend').setJti(crypto.randomUUID()).setExpirationTime('60s').sign(app.cardJwtKey),
+    ];
+    for (const assertion of assertions) {
+      const r = await token({ grant_type: 'client_credentials', client_id: 'card-jwt', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion });
+      expect(r.status).toBe(401);
+      expect((await json(r)).error).toBe('invalid_client');
+    }
+  });
+
   it('When the secret is wrong, the client unknown, or two methods are combined, then the request is refused generically', async () => {
     const wrong = await token({ grant_type: 'client_credentials' }, { authorization: basic('card-backend', 'not-the-secret') });
     expect(wrong.status).toBe(401);
@@ -183,6 +199,26 @@ describe('introspection and revocation (RFC 7662, RFC 7009)', () => {
   });
 });
 
+describe('userinfo errors (OIDC Core §5.3.3, RFC 6750 §3)', () => {
+  const userinfo = (url: string, headers: Record<string, string> = {}) => fetch(url, { headers });
+
+  it('When the access token is sent in the query string, then 400 invalid_request with a Bearer challenge naming it', async () => {
+    const r = await userinfo(`${app.baseUrl}/oauth2/userinfo?access_token=abc`);
+    expect(r.status).toBe(400);
+    expect(r.headers.get('www-authenticate')).toMatch(/^Bearer realm="wxbridge", error="invalid_request"/);
+    expect((await json(r)).error).toBe('invalid_request');
+  });
+
+  it('When no token, a client_credentials token or a forged one is sent, then 401 with a Bearer challenge', async () => {
+    const none = await userinfo(`${app.baseUrl}/oauth2/userinfo`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="wxbridge"');
+    const backend = await userinfo(`${app.baseUrl}/oauth2/userinfo`, { authorization: `Bearer ${await clientCredentials(app, 'card-backend', SECRETS.cardBackend)}` });
+    expect(backend.status).toBe(401);
+    expect(backend.headers.get('www-authenticate')).toContain('error="invalid_token"');
+  });
+});
+
 describe('merchant API Bearer authentication (RFC 6750 §3, RFC 9068 §4)', () => {
   let api: Server;
   let apiUrl: string;
@@ -230,6 +266,13 @@ describe('merchant API Bearer authentication (RFC 6750 §3, RFC 9068 §4)', () =
   it('When the token is in the query string, then it is refused (RFC 9700 §4.3.2)', async () => {
     const t = await clientCredentials(app, 'card-backend', SECRETS.cardBackend);
     expect((await call(t, `${apiUrl}?access_token=${t}`)).status).toBe(400);
+  });
+
+  it('When the token is in the query string, then the 400 carries the Bearer challenge with error="invalid_request" (RFC 6750 §3, §3.1)', async () => {
+    const t = await clientCredentials(app, 'card-backend', SECRETS.cardBackend);
+    const r = await call(undefined, `${apiUrl}?access_token=${t}`);
+    expect(r.status).toBe(400);
+    expect(r.headers.get('www-authenticate')).toMatch(/^Bearer realm="wxbridge", error="invalid_request"/);
   });
 
   it('When a revoked or tampered token is presented, then 401 invalid_token', async () => {

@@ -29,7 +29,7 @@ export class UserAgent {
     return r;
   }
 
-  async post(url: string, form: Record<string, string>): Promise<Response> {
+  async post(url: string, form: Record<string, string> | [string, string][]): Promise<Response> {
     const r = await fetch(url, {
       method: 'POST',
       redirect: 'manual',
