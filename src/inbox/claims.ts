@@ -2,7 +2,8 @@
  * Push de-duplication across all instances (wechat-protocol.md §5.7; SECURITY.md D5, D1).
  *
  * A push is claimed atomically before anything is acted on: one `SET NX PX` in the Kv holding
- * "pending since t". The owner acts, then marks the claim done with the reply it sent, so a
+ * "pending since t"; an owner still working renews t, so only a dead owner's claim goes
+ * stale. The owner acts, then marks the claim done with the reply it sent, so a
  * retry of a message still in progress can wait for that reply and a retry of one already
  * answered gets it at once. On failure the owner releases the claim, so WeChat's retry can
  * do the work.
@@ -30,6 +31,8 @@ export interface ClaimOwner {
   complete(reply: Reply | null): Promise<void>;
   /** Gives the push back, so that a retry acts on it. */
   release(): Promise<void>;
+  /** "Still working": restarts the pending claim's clock, so no retry takes over a live owner. */
+  renew(): Promise<void>;
 }
 
 export type ClaimView = { kind: 'pending'; startedAt: number; source: Source } | { kind: 'done'; reply: Reply | null };
@@ -89,6 +92,14 @@ export function createClaimStore(o: { kv: Kv; db: Db; now: () => number; log: Lo
         const writes: Promise<unknown>[] = [];
         if (sinks.includes('kv')) writes.push(kv.del(kk()).catch(kvDown));
         if (sinks.includes('db')) writes.push(db.query(`DELETE FROM inbox_claims WHERE app_id = $1 AND dedupe_key = $2`, [appId, digest(key)]));
+        await Promise.allSettled(writes);
+      },
+      async renew() {
+        const t = now();
+        const writes: Promise<unknown>[] = [];
+        if (sinks.includes('kv')) writes.push(kv.set(kk(), JSON.stringify({ s: 'p', t }), ttlMs).catch(kvDown));
+        if (sinks.includes('db'))
+          writes.push(db.query(`UPDATE inbox_claims SET started_at = $3 WHERE app_id = $1 AND dedupe_key = $2 AND state = 'pending'`, [appId, digest(key), t]));
         await Promise.allSettled(writes);
       },
     };

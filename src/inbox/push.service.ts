@@ -11,8 +11,8 @@
  * still being worked on waits (in-process: on the owner's promise; across instances: polling
  * the claim) for the owner's reply, and sends the same one. If the owner failed (claim
  * released), the retry does the work; if the owner died (claim pending far past any budget),
- * one retry takes it over. A durable step that fails gives the claim back and answers 5xx, so
- * WeChat retries.
+ * one retry takes it over; a live owner renews its claim, however long its durable step
+ * takes. A durable step that fails gives the claim back and answers 5xx, so WeChat retries.
  */
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -111,13 +111,32 @@ export function createPushService(d: PushServiceDeps): PushService {
     return view ?? d.claims.claim(appId, key);
   }
 
+  /**
+   * Renews the claim every third of the stale limit while its owner works (the durable step
+   * has no deadline of its own: a slow database must not let a retry act a second time).
+   * `stop` waits for a renewal in flight, so none lands after the claim is completed.
+   */
+  function heartbeat(owner: ClaimOwner): { stop(): Promise<void> } {
+    let last: Promise<void> = Promise.resolve();
+    const timer = setInterval(() => (last = last.then(() => owner.renew()).catch(() => undefined)), Math.max(1, Math.floor(d.staleMs / 3)));
+    timer.unref();
+    return {
+      stop() {
+        clearInterval(timer);
+        return last;
+      },
+    };
+  }
+
   async function act(account: OfficialAccountConfig, v: VerifiedPush, key: string, owner: ClaimOwner, deadline: number): Promise<PushResponse> {
     const { appId } = account;
     const msg: InboundMessage = v.message;
     let settle!: (view: ClaimView | null) => void;
     const localKey = `${appId}|${key}`;
     inflight.set(localKey, new Promise((r) => (settle = r)));
+    const alive = heartbeat(owner);
     const complete = async (reply: Reply | null) => {
+      await alive.stop();
       await owner.complete(reply).catch((err: unknown) => d.log.warn({ err, appId }, 'push claim not completed'));
       settle({ kind: 'done', reply });
     };
@@ -126,6 +145,7 @@ export function createPushService(d: PushServiceDeps): PushService {
       try {
         plan = await d.dispatcher.accept(account, msg, key);
       } catch (err) {
+        await alive.stop();
         await owner.release();
         settle(null);
         throw err;
@@ -160,6 +180,7 @@ export function createPushService(d: PushServiceDeps): PushService {
       });
       return SUCCESS;
     } finally {
+      await alive.stop();
       inflight.delete(localKey);
     }
   }
