@@ -56,7 +56,7 @@ export function assertThat(cond: unknown, code: AppErrorCode, publicMessage?: st
   if (!cond) throw new AppError(code, publicMessage);
 }
 
-/** RFC 6749 / 6750 / 7009 / 7662 error codes. */
+/** RFC 6749 / 6750 / 7009 / 7662 and OIDC Core §3.1.2.6 error codes. */
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -72,7 +72,9 @@ export type OAuthErrorCode =
   | 'insufficient_scope'
   | 'unsupported_token_type'
   | 'login_required'
-  | 'consent_required';
+  | 'consent_required'
+  | 'request_not_supported'
+  | 'request_uri_not_supported';
 
 const oauthStatus: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -90,6 +92,8 @@ const oauthStatus: Record<OAuthErrorCode, number> = {
   unsupported_token_type: 400,
   login_required: 400,
   consent_required: 400,
+  request_not_supported: 400,
+  request_uri_not_supported: 400,
 };
 
 export class OAuthError extends Error {

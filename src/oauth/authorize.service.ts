@@ -16,7 +16,7 @@ import { digest, keyspace, ttl } from '../store/keyspace.ts';
 import type { Kv } from '../store/kv.ts';
 import { userScopes, type Client, type ClientRegistry } from './clients.ts';
 import type { CodesService } from './codes.service.ts';
-import { InvalidRedirectUri, InvalidRequest, InvalidScope, LoginRequired, UnauthorizedClient, UnsupportedResponseType } from './errors.ts';
+import { InvalidRedirectUri, InvalidRequest, InvalidScope, LoginRequired, RequestNotSupported, UnauthorizedClient, UnsupportedResponseType } from './errors.ts';
 import { pickParams } from './params.ts';
 
 export const authorizeParams = [
@@ -31,6 +31,9 @@ export const authorizeParams = [
   'response_mode',
   'prompt',
   'max_age',
+  // Read only to be refused (OIDC Core §6): never ignored.
+  'request',
+  'request_uri',
 ] as const;
 
 const requestSchema = z.object({
@@ -124,6 +127,8 @@ export function createAuthorizeService(deps: AuthorizeDeps) {
     const p = pickParams(form, authorizeParams);
     if (!p.response_type) throw new InvalidRequest('response_type is required');
     if (p.response_type !== 'code') throw new UnsupportedResponseType();
+    if (p.request !== undefined) throw new RequestNotSupported('request');
+    if (p.request_uri !== undefined) throw new RequestNotSupported('request_uri');
     if (!t.client.grantTypes.includes('authorization_code')) throw new UnauthorizedClient('this client may not use the authorization code grant');
     if (p.response_mode !== undefined && p.response_mode !== 'query') throw new InvalidRequest('only response_mode=query is supported');
     // RFC 9700 §2.1.1, ASVS 10.4.6: PKCE is required, and only S256.

@@ -70,6 +70,18 @@ export class AccessDenied extends OAuthError {
   }
 }
 
+/**
+ * OIDC Core §6.1, §6.2: an OP that does not take request objects (discovery says
+ * `request_parameter_supported: false`) answers their use with these, rather than ignoring
+ * the parameter and running a request other than the one the client signed.
+ */
+export class RequestNotSupported extends OAuthError {
+  readonly allowRedirect = true;
+  constructor(param: 'request' | 'request_uri') {
+    super(param === 'request' ? 'request_not_supported' : 'request_uri_not_supported', `the ${param} parameter is not supported`);
+  }
+}
+
 export class LoginRequired extends OAuthError {
   readonly allowRedirect = true;
   constructor(description = 'the user must log in or choose an account') {

@@ -104,6 +104,9 @@ describe('authorization request validation (RFC 6749 §4.1.2.1, RFC 9700 §4.1.3
     ['a repeated parameter', { scope: ['openid', 'openid'] }, 'invalid_request'],
     ['response_type=token', { response_type: 'token' }, 'unsupported_response_type'],
     ['a merchant API scope', { scope: 'openid bindings:read' }, 'invalid_scope'],
+    // OIDC Core §6.1, §6.2: request objects are not supported, so their use is refused, not ignored.
+    ['a request object', { request: 'eyJhbGciOiJub25lIn0.e30.' }, 'request_not_supported'],
+    ['a request_uri', { request_uri: 'https://h5.card.example/req/1' }, 'request_uri_not_supported'],
   ])('When the request has %s, then the error goes back to the verified redirect_uri with state and iss (RFC 9207)', async (_l, extra, error) => {
     const r = await new UserAgent().get(flow.authorizeUrl(flow.cardRequest(challenge, extra as Record<string, string>)));
     expect(r.status).toBe(302);
