@@ -7,6 +7,7 @@
 import type { MerchantConfig } from '../config/index.ts';
 import { merchantScopes } from '../config/schema.ts';
 import { AppError } from '../http/errors.ts';
+import { redirectUriProblem } from '../security/redirect-uri.ts';
 import { hashSecret, randomId } from '../security/secrets.ts';
 import type { Db } from '../store/db.ts';
 import type { ActorRef, AdminAudit } from './audit.service.ts';
@@ -31,16 +32,8 @@ export function clientProblems(c: ClientInput): string[] {
   if (c.grantTypes.includes('authorization_code') && c.redirectUris.length === 0) out.push('authorization_code needs at least one redirect URI');
   if (c.grantTypes.includes('refresh_token') && !c.grantTypes.includes('authorization_code')) out.push('refresh_token needs authorization_code');
   for (const u of c.redirectUris) {
-    let url: URL;
-    try {
-      url = new URL(u);
-    } catch {
-      out.push(`not a URL: ${u.slice(0, 80)}`);
-      continue;
-    }
-    const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) out.push(`must be https: ${u.slice(0, 80)}`);
-    if (url.hash || url.username || url.password) out.push(`no fragment or credentials allowed: ${u.slice(0, 80)}`);
+    const problem = redirectUriProblem(u, { requireHttps: true });
+    if (problem) out.push(`${problem}: ${u.slice(0, 80)}`);
   }
   if (!Number.isInteger(c.accessTokenTtl) || c.accessTokenTtl < 60 || c.accessTokenTtl > 3600) out.push('access token lifetime must be 60–3600 seconds');
   return out;

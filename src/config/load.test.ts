@@ -99,6 +99,20 @@ describe('loadConfig', () => {
     expect(text).toContain('merchants[0].clients[1].redirectUris: authorization_code needs at least one redirect URI');
   });
 
+  it('When a redirect URI has a fragment or credentials, then start-up lists each one (RFC 6749 §3.1.2)', () => {
+    const file = writeConfig(
+      'redirects.yaml',
+      VALID +
+        `      - clientId: card-h5\n        clientSecret: another-secret\n        grantTypes: [authorization_code]\n` +
+        `        redirectUris: ['https://h5.card.example/cb#frag', 'https://user:pw@h5.card.example/cb', 'https://h5.card.example/ok', 'ftp://h5.card.example/cb']\n`,
+    );
+    const text = problems(() => loadConfig({ env: { BRIDGE_CONFIG: file, BRIDGE_SECRET_KEY: KEY, WX_SECRET: 'x'.repeat(10) } })).join('\n');
+    expect(text).toContain('merchants[0].clients[1].redirectUris[0]: no fragment or credentials allowed');
+    expect(text).toContain('merchants[0].clients[1].redirectUris[1]: no fragment or credentials allowed');
+    expect(text).not.toContain('redirectUris[2]');
+    expect(text).toContain('merchants[0].clients[1].redirectUris[3]: must be https');
+  });
+
   it('When the config file is missing or not YAML, then that is the reported problem', () => {
     expect(problems(() => loadConfig({ env: { BRIDGE_CONFIG: join(dir, 'absent.yaml'), BRIDGE_SECRET_KEY: KEY } })).join()).toContain('cannot read');
     const bad = writeConfig('broken.yaml', 'officialAccounts: [\n');

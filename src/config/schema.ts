@@ -4,6 +4,7 @@
  * account, unique ids) are checked after the shape, and every problem is reported.
  */
 import { z } from 'zod';
+import { redirectUriProblem } from '../security/redirect-uri.ts';
 
 const slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be a lowercase slug (a-z, 0-9, -), at most 40 characters');
 const secret = z.string().min(8, 'must be at least 8 characters');
@@ -80,7 +81,14 @@ export const clientSchema = z
     /** private_key_jwt: the client's public keys. */
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
     tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
-    redirectUris: z.array(url).default([]),
+    redirectUris: z
+      .array(
+        z.string().superRefine((u, ctx) => {
+          const problem = redirectUriProblem(u, { requireHttps: false });
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      )
+      .default([]),
     grantTypes: z.array(grantType).min(1),
     scopes: z.array(z.string()).default([]),
     /** Access-token lifetime in seconds (DESIGN: 10 min default). */
