@@ -48,6 +48,26 @@ const schemas: Record<string, Schema> = {
   },
   BindingList: { type: 'object', required: ['bindings'], properties: { bindings: { type: 'array', items: ref('Binding') } }, additionalProperties: false },
   BindingEnvelope: { type: 'object', required: ['binding'], properties: { binding: ref('Binding') }, additionalProperties: false },
+  Tags: {
+    type: 'object',
+    required: ['tags'],
+    properties: {
+      tags: {
+        type: 'array',
+        maxItems: 20,
+        uniqueItems: true,
+        items: str({ pattern: '^[\\p{L}\\p{N}_.-]{1,32}$', description: 'letters, digits, _ . - (1–32)' }),
+        description: "this merchant's tags on the user (other merchants' are neither shown nor changed); a notice may target a tag",
+      },
+    },
+    additionalProperties: false,
+  },
+  TaggedUser: {
+    type: 'object',
+    required: ['sub', 'tags'],
+    properties: { sub: str(), tags: { type: 'array', items: str() } },
+    additionalProperties: false,
+  },
   RevokeRequest: { type: 'object', required: ['reason'], properties: { reason: str({ minLength: 1, maxLength: 200 }) }, additionalProperties: false },
   BindingCodeRequest: {
     type: 'object',
@@ -197,6 +217,22 @@ export function openApiDocument(publicUrl: string): Record<string, unknown> {
           security: bearer('binding-codes:write'),
           requestBody: { required: true, content: { 'application/json': { schema: ref('BindingCodeRequest') } } },
           responses: { '201': json(ref('BindingCode'), 'the code'), ...errors(400, 401, 403) },
+        },
+      },
+      '/api/v1/identities/{sub}/tags': {
+        parameters: [{ name: 'sub', in: 'path', required: true, schema: str({ minLength: 1, maxLength: 128 }), description: 'the pairwise subject of the user at this merchant' }],
+        get: {
+          operationId: 'getTags',
+          summary: "This merchant's tags on one of its users",
+          security: bearer('tags:write'),
+          responses: { '200': json(ref('TaggedUser'), 'the tags'), ...errors(400, 401, 403, 404) },
+        },
+        put: {
+          operationId: 'setTags',
+          summary: "Replace this merchant's tags on one of its users (unfollowing clears them)",
+          security: bearer('tags:write'),
+          requestBody: { required: true, content: { 'application/json': { schema: ref('Tags') } } },
+          responses: { '200': json(ref('TaggedUser'), 'the tags now'), ...errors(400, 401, 403, 404) },
         },
       },
       '/api/v1/notices': {

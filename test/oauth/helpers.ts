@@ -23,6 +23,7 @@ export const SECRETS = {
   cardH5: 'card-h5-secret-0001',
   cardBackend: 'card-backend-secret-0001',
   cardPost: 'card-post-secret-0001',
+  cardCrm: 'card-crm-secret-0001',
   powerBackend: 'power-backend-secret-0001',
   powerH5: 'power-h5-secret-0001',
 } as const;
@@ -66,6 +67,12 @@ async function writeConfig(dir: string, cardJwtPublic: Record<string, unknown>):
             clientSecret: SECRETS.cardBackend,
             grantTypes: ['client_credentials'],
             scopes: ['notices:send', 'bindings:read', 'bindings:write', 'binding-codes:write'],
+          },
+          {
+            clientId: 'card-crm',
+            clientSecret: SECRETS.cardCrm,
+            grantTypes: ['client_credentials'],
+            scopes: ['bindings:read', 'tags:write'],
           },
           {
             clientId: 'card-post',

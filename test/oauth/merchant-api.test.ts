@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 /** Calls the API and checks the answer against the document; returns status and body. */
-async function call(token: string | null, method: 'get' | 'post', path: string, docPath: string, body?: unknown, headers: Record<string, string> = {}) {
+async function call(token: string | null, method: 'get' | 'post' | 'put', path: string, docPath: string, body?: unknown, headers: Record<string, string> = {}) {
   const r = await fetch(`${app.baseUrl}${path}`, {
     method: method.toUpperCase(),
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
@@ -48,10 +48,35 @@ async function call(token: string | null, method: 'get' | 'post', path: string, 
 describe('the OpenAPI document (OpenAPI 3.1)', () => {
   it('When /api/v1/openapi.json is fetched, then it documents bindings, binding codes and notices with the client_credentials scopes', async () => {
     expect(doc).toMatchObject({ openapi: '3.1.0' });
-    expect(Object.keys(doc.paths).sort()).toEqual(['/api/v1/binding-codes', '/api/v1/bindings', '/api/v1/bindings/{id}/revoke', '/api/v1/notices', '/api/v1/notices/{id}']);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/api/v1/binding-codes',
+      '/api/v1/bindings',
+      '/api/v1/bindings/{id}/revoke',
+      '/api/v1/identities/{sub}/tags',
+      '/api/v1/notices',
+      '/api/v1/notices/{id}',
+    ]);
     const flows = (doc.components as unknown as { securitySchemes: { merchantToken: { flows: { clientCredentials: { tokenUrl: string; scopes: object } } } } }).securitySchemes.merchantToken.flows;
     expect(flows.clientCredentials.tokenUrl).toBe(`${app.baseUrl}/oauth2/token`);
     expect(Object.keys(flows.clientCredentials.scopes)).toContain('bindings:read');
+  });
+});
+
+describe('tags on a merchant\'s users (issue 6: CRM tags that target notices)', () => {
+  it('When a merchant replaces and reads its tags on its user, then every answer matches the document, and no one else reaches them', async () => {
+    const crm = await clientCredentials(app, 'card-crm', SECRETS.cardCrm);
+    const listed = await call(crm, 'get', `/api/v1/bindings?account=${cardBinding.account}`, '/api/v1/bindings');
+    const sub = (listed.body.bindings as { sub: string }[])[0]!.sub;
+    const path = `/api/v1/identities/${encodeURIComponent(sub)}/tags`;
+    const tagsPath = '/api/v1/identities/{sub}/tags';
+    expect((await call(crm, 'put', path, tagsPath, { tags: ['vip', '金卡'] })).body).toEqual({ sub, tags: ['vip', '金卡'] });
+    expect((await call(crm, 'get', path, tagsPath)).body).toEqual({ sub, tags: ['vip', '金卡'] });
+    expect((await call(crm, 'put', path, tagsPath, { tags: ['has space'] })).status).toBe(400);
+    expect((await call(crm, 'put', path, tagsPath, { tags: ['a', 'a'] })).status).toBe(400);
+    // A token without the scope (another merchant's, here) is refused; a subject of no user of this merchant is unknown.
+    expect((await call(power, 'get', path, tagsPath)).status).toBe(403);
+    expect((await call(crm, 'get', '/api/v1/identities/not-a-subject/tags', tagsPath)).status).toBe(404);
+    expect((await call(null, 'get', path, tagsPath)).status).toBe(401);
   });
 });
 
