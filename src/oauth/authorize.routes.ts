@@ -161,7 +161,7 @@ export function createAuthorizeRoutes(deps: AuthorizeRoutesDeps): Router {
     const target = await deps.authorize.verifyTarget(form);
     await answering(ctx, target, async () => {
       const bid = browserId(ctx, true) as string;
-      const { id, request } = await deps.authorize.save(deps.authorize.validate(form, target), bid);
+      const { id, request } = await deps.authorize.save(await deps.authorize.prepare(form, target), bid);
       await act(ctx, bid, id, request, await deps.sessions().read(ctx));
     });
   });

@@ -29,6 +29,7 @@ const service = createAuthorizeService({
   clients,
   codes: createCodesService({ kv, now: Date.now }),
   kv,
+  idTokenHintSubject: () => Promise.resolve(null),
   linking: () => {
     throw new Error('not used');
   },

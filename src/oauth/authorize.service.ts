@@ -31,6 +31,7 @@ export const authorizeParams = [
   'response_mode',
   'prompt',
   'max_age',
+  'id_token_hint',
   // Read only to be refused (OIDC Core §6): never ignored.
   'request',
   'request_uri',
@@ -51,6 +52,8 @@ const requestSchema = z.object({
   maxAge: z.number().int().nonnegative().optional(),
   /** When the request was saved (epoch seconds): a login at or after it is fresh for it. */
   createdAt: z.number().int().optional(),
+  /** The `sub` of a valid id_token_hint: the user the client expects (OIDC Core §3.1.2.1). */
+  hintSub: z.string().optional(),
   browser: z.string(),
 });
 export type AuthorizationRequest = z.infer<typeof requestSchema>;
@@ -88,6 +91,8 @@ export interface AuthorizeDeps {
   kv: Kv;
   linking: () => LinkingService;
   officialAccounts: readonly OfficialAccountConfig[];
+  /** The `sub` of an ID token of ours for this client, or null (TokensService.idTokenHintSubject). */
+  idTokenHintSubject: (token: string, clientId: string) => Promise<string | null>;
   now?: () => number;
 }
 
@@ -156,6 +161,16 @@ export function createAuthorizeService(deps: AuthorizeDeps) {
     };
   }
 
+  /** Phase 2 with the async checks: an id_token_hint must be an ID token we issued to this client. */
+  async function prepare(form: FormBody, t: VerifiedTarget): Promise<Omit<AuthorizationRequest, 'browser'>> {
+    const r = validate(form, t);
+    const hint = pickParams(form, authorizeParams).id_token_hint;
+    if (hint === undefined) return r;
+    const sub = hint.length <= 8192 ? await deps.idTokenHintSubject(hint, t.client.clientId) : null;
+    if (sub === null) throw new InvalidRequest('id_token_hint is not an ID token issued to this client');
+    return { ...r, hintSub: sub };
+  }
+
   async function save(r: Omit<AuthorizationRequest, 'browser'>, browserId: string): Promise<{ id: string; request: AuthorizationRequest }> {
     const id = randomId(16);
     const request: AuthorizationRequest = { ...r, createdAt: seconds(), browser: digest(browserId) };
@@ -195,6 +210,13 @@ export function createAuthorizeService(deps: AuthorizeDeps) {
       if (r.prompt === 'none') throw new LoginRequired();
       return { kind: 'login', merchantId: r.merchantId, next, ...(session ? { fresh: true } : {}) };
     }
+    if (r.hintSub !== undefined && (await deps.linking().subjectFor(session.identityId, r.merchantId)) !== r.hintSub) {
+      // Someone other than the client expects is logged in (OIDC Core §3.1.2.1): prompt=none
+      // answers login_required; otherwise the user logs in again once, and whoever WeChat
+      // then says it is goes on (a hint is not a demand).
+      if (r.prompt === 'none') throw new LoginRequired('the logged-in user is not the one id_token_hint names');
+      if (r.createdAt === undefined || session.authTime < r.createdAt) return { kind: 'login', merchantId: r.merchantId, next, fresh: true };
+    }
     const bindings = await deps.linking().listBindings({ merchantId: r.merchantId, identityId: session.identityId, status: 'active' });
     if (r.prompt === 'none') {
       const only = bindings.length === 1 ? bindings[0] : bindings.find((b) => b.isDefault);
@@ -232,7 +254,7 @@ export function createAuthorizeService(deps: AuthorizeDeps) {
   const errorUrl = (t: { redirectUri: string; state?: string }, error: string, description?: string) =>
     responseUrl(t.redirectUri, { error, error_description: description, state: t.state, iss: deps.issuer });
 
-  return { verifyTarget, recheckTarget, validate, save, load, decide, chosen, respond, errorUrl };
+  return { verifyTarget, recheckTarget, validate, prepare, save, load, decide, chosen, respond, errorUrl };
 }
 
 export type AuthorizeService = ReturnType<typeof createAuthorizeService>;

@@ -95,7 +95,16 @@ export function createOAuthFeature(deps: OAuthFeatureDeps): OAuthFeature {
   const refresh = createRefreshService({ db: deps.db, tokens, now: deps.now, policy, log: deps.log });
   const clientAuth = createClientAuth({ clients, kv: deps.kv, issuer, now: deps.now, policy });
   const grants = createGrants({ tokens, codes, refresh, clients, linking: linkingService, now: deps.now, log: deps.log });
-  const authorize = createAuthorizeService({ issuer, clients, codes, kv: deps.kv, linking: linkingService, officialAccounts: deps.config.officialAccounts, now: deps.now });
+  const authorize = createAuthorizeService({
+    issuer,
+    clients,
+    codes,
+    kv: deps.kv,
+    linking: linkingService,
+    officialAccounts: deps.config.officialAccounts,
+    idTokenHintSubject: (token, clientId) => tokens.idTokenHintSubject(token, clientId),
+    now: deps.now,
+  });
   const inspector = createInspector({ tokens, refresh, linking: linkingService, merchant: (id) => clients.merchant(id), client: (id) => clients.get(id) });
 
   const router = new Router();

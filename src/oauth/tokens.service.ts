@@ -83,11 +83,20 @@ export interface TokensService {
   issueIdToken(input: IdTokenInput): Promise<string>;
   /** Signature, typ, issuer, expiry and required claims; audience is the caller's to check. */
   verifyAccessToken(token: string): Promise<AccessTokenClaims>;
+  /**
+   * An ID token of ours for `clientId`, given back as `id_token_hint` (OIDC Core §3.1.2.1):
+   * its `sub`, or null when it is not one. Expiry is not held against it (a hint is usually
+   * sent after the token expired), up to HINT_EXPIRED_MAX_S.
+   */
+  idTokenHintSubject(token: string, clientId: string): Promise<string | null>;
   revokeAccessToken(jti: string, exp: number): Promise<void>;
   isRevoked(jti: string): Promise<boolean>;
 }
 
 const REQUIRED = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id'];
+
+/** How long after its expiry an ID token is still taken as a hint: a month. */
+const HINT_EXPIRED_MAX_S = 30 * 86_400;
 
 /** Revocations live in PostgreSQL (migration 660): see the migration for why not in Redis. */
 export function createTokensService(deps: { issuer: string; keys: KeysService; db: Queryable; now: () => number }): TokensService {
@@ -99,6 +108,13 @@ export function createTokensService(deps: { issuer: string; keys: KeysService; d
     const header: JWTHeaderParameters = { alg: key.alg, kid: key.kid, typ };
     return new SignJWT({ ...payload, ...extra?.(key.alg) }).setProtectedHeader(header).sign(key.privateKey);
   }
+
+  /** kid is only ever a map key; an unknown kid is a refusal, never a fetch. */
+  const ourKey = (header: JWTHeaderParameters) => {
+    const k = header.kid === undefined ? undefined : deps.keys.publicKey(header.kid);
+    if (!k || k.alg !== header.alg) throw new joseErrors.JWKSNoMatchingKey();
+    return k.key;
+  };
 
   return {
     issuer: deps.issuer,
@@ -144,22 +160,36 @@ export function createTokensService(deps: { issuer: string; keys: KeysService; d
     async verifyAccessToken(token) {
       let payload: unknown;
       try {
-        ({ payload } = await jwtVerify(
-          token,
-          (header) => {
-            // kid is only ever a map key; an unknown kid is a refusal, never a fetch.
-            const k = header.kid === undefined ? undefined : deps.keys.publicKey(header.kid);
-            if (!k || k.alg !== header.alg) throw new joseErrors.JWKSNoMatchingKey();
-            return k.key;
-          },
-          { algorithms: [...deps.keys.algorithms()], issuer: deps.issuer, typ: 'at+jwt', requiredClaims: REQUIRED, currentDate: new Date(deps.now()) },
-        ));
+        ({ payload } = await jwtVerify(token, ourKey, {
+          algorithms: [...deps.keys.algorithms()],
+          issuer: deps.issuer,
+          typ: 'at+jwt',
+          requiredClaims: REQUIRED,
+          currentDate: new Date(deps.now()),
+        }));
       } catch (err) {
         throw new InvalidToken(undefined, { detail: { reason: err instanceof joseErrors.JOSEError ? err.code : 'malformed' } });
       }
       const parsed = accessClaimsSchema.safeParse(payload);
       if (!parsed.success) throw new InvalidToken(undefined, { detail: { reason: 'claims' } });
       return parsed.data;
+    },
+
+    async idTokenHintSubject(token, clientId) {
+      try {
+        const { payload } = await jwtVerify(token, ourKey, {
+          algorithms: [...deps.keys.algorithms()],
+          issuer: deps.issuer,
+          audience: clientId,
+          typ: 'JWT',
+          requiredClaims: ['sub', 'iat', 'exp'],
+          currentDate: new Date(deps.now()),
+          clockTolerance: HINT_EXPIRED_MAX_S,
+        });
+        return typeof payload.sub === 'string' ? payload.sub : null;
+      } catch {
+        return null;
+      }
     },
 
     async revokeAccessToken(jti, exp) {

@@ -204,6 +204,43 @@ describe('the login, link and choose journey', () => {
     expect(new URL(bad.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
   });
 
+  it('When id_token_hint names the logged-in user, a code; another user, login_required with prompt=none or one new login; not our ID token for this client, invalid_request (OIDC Core §3.1.2.1)', async () => {
+    /** An ID token for `ua`'s user, from a whole code flow. */
+    const idTokenOf = async (ua: UserAgent): Promise<string> => {
+      const { verifier, challenge } = pkce();
+      const code = new URL((await ua.get(flow.authorizeUrl(flow.cardRequest(challenge)))).headers.get('location')!).searchParams.get('code')!;
+      return (await json(await flow.exchange(code, verifier))).id_token as string;
+    };
+    const alice = flow.user(['6222000011110001']);
+    const bob = flow.user(['6222000011110002']);
+    const hint = await idTokenOf(alice.ua);
+
+    const same = await alice.ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge, { prompt: 'none', id_token_hint: hint })));
+    expect(new URL(same.headers.get('location')!).searchParams.get('code')).toBeTruthy();
+
+    const other = await bob.ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge, { prompt: 'none', id_token_hint: hint })));
+    expect(new URL(other.headers.get('location')!).searchParams.get('error')).toBe('login_required');
+
+    // Interactive: one new login; whoever WeChat then says it is goes on (no loop).
+    bob.ua.setCookie(FAKE_SESSION_COOKIE, app.linking.login(bob.identity.id, APP_ID, Math.floor(Date.now() / 1000) - 30));
+    const relogin = await bob.ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge, { id_token_hint: hint })));
+    const loc = new URL(relogin.headers.get('location')!, app.baseUrl);
+    expect(loc.pathname).toBe('/wechat/login');
+    bob.ua.setCookie(FAKE_SESSION_COOKIE, app.linking.login(bob.identity.id, APP_ID, Math.floor(Date.now() / 1000) + 1));
+    const done = await bob.ua.get(`${app.baseUrl}${loc.searchParams.get('next')}`);
+    expect(new URL(done.headers.get('location')!).searchParams.get('code')).toBeTruthy();
+
+    // An access token, a tampered ID token, or an ID token of another client is no hint.
+    const { verifier, challenge } = pkce();
+    const code = new URL((await alice.ua.get(flow.authorizeUrl(flow.cardRequest(challenge)))).headers.get('location')!).searchParams.get('code')!;
+    const accessToken = (await json(await flow.exchange(code, verifier))).access_token as string;
+    const [h, p] = hint.split('.');
+    for (const bad of [accessToken, `${h}.${p}.AAAA`, 'not-a-jwt']) {
+      const r = await alice.ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge, { id_token_hint: bad })));
+      expect(new URL(r.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
+    }
+  });
+
   it('When the user has no account at the merchant, then they are sent to link one and come back', async () => {
     const { ua } = flow.user([]);
     const r = await ua.get(flow.authorizeUrl(flow.cardRequest(pkce().challenge)));
