@@ -135,7 +135,7 @@ export async function createDeps(config: AppConfig, o: DepsOverrides = {}): Prom
   features.push(createHomeFeature(core));
 
   // [wechat] client (+ the sandbox at /sandbox in demo mode / SANDBOX=1)
-  // The server API over node:http keep-alive, not fetch (issue 7: fetch was half the notice worker's CPU); an injected fetch wins.
+  // WeChat's servers over node:http keep-alive, not fetch (issue 7: fetch was half the notice worker's CPU; the login's code exchange too); an injected fetch wins.
   const apiFetch = o.fetch ? undefined : createHttpAgentFetch();
   if (apiFetch) closers.push(async () => apiFetch.close());
   // The sandbox's modules are loaded only when it runs (demo mode, SANDBOX=1).

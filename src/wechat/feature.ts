@@ -33,7 +33,7 @@ export function createWeChat(deps: {
   kv: Kv;
   log: Logger;
   fetch: typeof fetch;
-  /** Transport of the server API (`api`: messages, users, QR codes); default `fetch`. */
+  /** Transport of every call to WeChat's servers (access tokens, the web-auth code exchange, the server API); default `fetch`. */
   apiFetch?: FetchLike;
   now?: () => number;
   /**
@@ -49,9 +49,11 @@ export function createWeChat(deps: {
   const byAppId = { get: (appId: string) => config.officialAccounts.find((a) => a.appId === appId) };
   const log = deps.log.child({ component: 'wechat' });
   const sandboxOn = config.sandbox.enabled && config.wechat.apiBaseUrl.startsWith(config.publicUrl);
+  // One keep-alive transport for all of WeChat's servers: the login's code exchange is on every flow's path.
+  const transport = deps.apiFetch ?? deps.fetch;
   const tokens = createAccessTokenManager({
     kv: deps.kv,
-    fetch: deps.fetch,
+    fetch: transport,
     apiBaseUrl: config.wechat.apiBaseUrl,
     logger: log,
     ...(deps.now ? { now: deps.now } : {}),
@@ -66,14 +68,14 @@ export function createWeChat(deps: {
     webAuth: createWebAuthClient({
       oauthBaseUrl: config.wechat.oauthBaseUrl,
       apiBaseUrl: config.wechat.apiBaseUrl,
-      fetch: deps.fetch,
+      fetch: transport,
       logger: log,
       // WeChat refuses ports in redirect_uri; only a local sandbox accepts them.
       allowPortInRedirectUri: sandboxOn,
     }),
     api: createWeChatApi({
       tokens,
-      fetch: deps.apiFetch ?? deps.fetch,
+      fetch: transport,
       apiBaseUrl: config.wechat.apiBaseUrl,
       logger: log,
       ...(sandboxOn ? { qrImageBaseUrl: config.wechat.apiBaseUrl } : {}),
