@@ -53,11 +53,39 @@ export async function finishRun(q: Queryable, appId: string, at: Date): Promise<
   await q.query(`UPDATE follower_syncs SET run_started_at = NULL, last_finished_at = $2, updated_at = now() WHERE app_id = $1`, [appId, at]);
 }
 
+/** A change of subscribe state the sync made on an identity that an active binding links to a merchant. */
+export interface LinkedChange {
+  identityId: string;
+  at: Date;
+}
+
+const idRow = z.object({ id: z.string() });
+const stateRow = z.object({ id: z.string(), subscribed: z.boolean().nullable() });
+const changedRow = z.object({ id: z.string(), at: z.coerce.date() });
+const upsertedRow = stateRow.extend({ at: z.coerce.date() });
+
+/** Of the identities whose state changed, those with an active binding: the ones merchants hear about. */
+async function linkedOnly(q: Queryable, changed: { id: string; at: Date }[]): Promise<LinkedChange[]> {
+  if (changed.length === 0) return [];
+  const r = await q.query(`SELECT DISTINCT identity_id AS id FROM bindings WHERE identity_id = ANY ($1::uuid[]) AND status = 'active'`, [
+    changed.map((c) => c.id),
+  ]);
+  const linked = new Set(r.rows.map((x) => idRow.parse(x).id));
+  return changed.filter((c) => linked.has(c.id)).map((c) => ({ identityId: c.id, at: c.at }));
+}
+
 /**
  * Writes one batch of followers. A follow or unfollow event applied after `fetchedAt` is newer
  * than this snapshot and wins; the identity is marked seen by this run either way.
+ *
+ * Returns the linked identities this batch turned to subscribed (from unsubscribed or
+ * unknown, as the push path counts a change), for their `identity.subscribed` webhooks. The
+ * rows are locked first (in id order) so their state before the write is the one the write
+ * replaces: a push cannot slip in between and be announced twice. A row missing from that
+ * snapshot is one this batch creates (or one created by someone else in the instant between
+ * the two statements): it has no binding yet, so there is nobody to tell.
  */
-export async function upsertFollowers(q: Queryable, p: { appId: string; runStartedAt: Date; fetchedAt: Date; infos: FollowerInfo[] }): Promise<void> {
+export async function upsertFollowers(q: Queryable, p: { appId: string; runStartedAt: Date; fetchedAt: Date; infos: FollowerInfo[] }): Promise<LinkedChange[]> {
   const rows = p.infos
     .filter((u) => u.subscribed)
     .map((u) => ({
@@ -65,8 +93,13 @@ export async function upsertFollowers(q: Queryable, p: { appId: string; runStart
       unionid: u.unionid ?? null,
       subscribed_at: u.subscribed && u.subscribeTime > 0 ? new Date(u.subscribeTime * 1000).toISOString() : null,
     }));
-  if (rows.length === 0) return;
-  await q.query(
+  if (rows.length === 0) return [];
+  const before = await q.query(`SELECT id, subscribed FROM identities WHERE app_id = $1 AND openid = ANY ($2::text[]) ORDER BY id FOR UPDATE`, [
+    p.appId,
+    rows.map((u) => u.openid),
+  ]);
+  const wasSubscribed = new Map(before.rows.map((x) => stateRow.parse(x)).map((row) => [row.id, row.subscribed] as const));
+  const r = await q.query(
     `INSERT INTO identities (app_id, openid, unionid, subscribed, subscribed_at, follower_seen_at)
      SELECT $1, u.openid, u.unionid, true, u.subscribed_at, $2
        FROM jsonb_to_recordset($4::jsonb) AS u(openid text, unionid text, subscribed_at timestamptz)
@@ -77,19 +110,30 @@ export async function upsertFollowers(q: Queryable, p: { appId: string; runStart
                          THEN true ELSE identities.subscribed END,
        subscribed_at = CASE WHEN GREATEST(COALESCE(identities.subscribed_at, '-infinity'), COALESCE(identities.unsubscribed_at, '-infinity')) < $3
                             THEN COALESCE(EXCLUDED.subscribed_at, identities.subscribed_at) ELSE identities.subscribed_at END,
-       updated_at = now()`,
+       updated_at = now()
+     RETURNING id, subscribed, COALESCE(subscribed_at, $3) AS at`,
     [p.appId, p.runStartedAt, p.fetchedAt, JSON.stringify(rows)],
   );
+  const changed = r.rows
+    .map((x) => upsertedRow.parse(x))
+    .filter((row) => row.subscribed === true && wasSubscribed.has(row.id) && wasSubscribed.get(row.id) !== true);
+  return linkedOnly(q, changed);
 }
 
-/** After a complete run: followers we hold as subscribed that the list no longer has have left. */
-export async function markMissingUnsubscribed(q: Queryable, p: { appId: string; runStartedAt: Date; at: Date }): Promise<number> {
+/**
+ * After a complete run: followers we hold as subscribed that the list no longer has have
+ * left. Returns how many, and the linked ones for their `identity.unsubscribed` webhooks
+ * (every row updated was subscribed, so each is a change).
+ */
+export async function markMissingUnsubscribed(q: Queryable, p: { appId: string; runStartedAt: Date; at: Date }): Promise<{ count: number; linked: LinkedChange[] }> {
   const r = await q.query(
     `UPDATE identities SET ${UNSUBSCRIBED_SET}, unsubscribed_at = $3
       WHERE app_id = $1 AND subscribed IS TRUE
         AND (follower_seen_at IS NULL OR follower_seen_at < $2)
-        AND COALESCE(subscribed_at, '-infinity') < $2`,
+        AND COALESCE(subscribed_at, '-infinity') < $2
+      RETURNING id, unsubscribed_at AS at`,
     [p.appId, p.runStartedAt, p.at],
   );
-  return r.rowCount;
+  const changed = r.rows.map((x) => changedRow.parse(x));
+  return { count: changed.length, linked: await linkedOnly(q, changed) };
 }

@@ -8,7 +8,7 @@
  * Pushes can arrive out of order (a retry of an older one): a change older than the latest
  * one applied is ignored. Webhooks go out only when the state really changes.
  */
-import type { Db } from '../store/db.ts';
+import type { Db, Queryable } from '../store/db.ts';
 import { enqueueWebhookEvent } from '../webhooks/events.ts';
 import { lockIdentity, markSubscribed, markUnsubscribed, webhookTargets } from './identities.queries.ts';
 
@@ -31,18 +31,25 @@ export function createSubscriptions(o: { db: Db }): Subscriptions {
         if (subscribed) await markSubscribed(tx, row.id, at);
         else await markUnsubscribed(tx, row.id, at);
         const changed = row.subscribed !== subscribed;
-        if (changed) {
-          const type = subscribed ? 'identity.subscribed' : 'identity.unsubscribed';
-          for (const t of await webhookTargets(tx, row.id)) {
-            await enqueueWebhookEvent(tx, {
-              merchantId: t.merchantId,
-              type,
-              data: { ...(t.sub ? { sub: t.sub } : {}), bindings: t.bindings, subscribed, at: at.toISOString() },
-            });
-          }
-        }
+        if (changed) await enqueueSubscriptionWebhooks(tx, { identityId: row.id, subscribed, at });
         return { identityId: row.id, changed };
       });
     },
   };
+}
+
+/**
+ * The `identity.subscribed` / `identity.unsubscribed` webhooks of one change of subscribe
+ * state, one per merchant holding an active binding. Call it with the transaction that makes
+ * the change, and only when the state really changed (the follower sync calls it too).
+ */
+export async function enqueueSubscriptionWebhooks(tx: Queryable, p: { identityId: string; subscribed: boolean; at: Date }): Promise<void> {
+  const type = p.subscribed ? 'identity.subscribed' : 'identity.unsubscribed';
+  for (const t of await webhookTargets(tx, p.identityId)) {
+    await enqueueWebhookEvent(tx, {
+      merchantId: t.merchantId,
+      type,
+      data: { ...(t.sub ? { sub: t.sub } : {}), bindings: t.bindings, subscribed: p.subscribed, at: p.at.toISOString() },
+    });
+  }
 }

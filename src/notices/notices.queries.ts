@@ -28,12 +28,16 @@ export async function findNoticeByKey(q: Queryable, merchantId: string, key: str
   return row ? { id: row.id, requestHash: row.request_hash, createdAt: row.created_at } : null;
 }
 
-// Fixed fragments per recipient kind; the value is always parameter $13 (`$2` is the merchant).
+// Fixed fragments per recipient kind; the value is always parameter $13 (`$1` is the merchant).
+// Tags are stored merchant-scoped as `<merchantId>:<tag>` (inbox/tags.service.ts, the one
+// writer): the notice's own merchant is the prefix, so a merchant only ever reaches users it
+// tagged itself, never another merchant's tag of the same name on a shared official account.
+// Merchant ids are slugs and tags have no `:`, so the joined form is unambiguous.
 const recipientFilter: Record<string, string> = {
   account: 'b.account_id = $13',
   binding: 'b.id = $13::uuid',
   sub: 'i.id = (SELECT s.identity_id FROM subjects s WHERE s.merchant_id = $1 AND s.sub = $13)',
-  tag: '$13 = ANY (i.tags)',
+  tag: "($1::text || ':' || $13::text) = ANY (i.tags)",
   all: '$13::text IS NOT NULL',
   subscribed: '$13::text IS NOT NULL AND i.subscribed IS TRUE',
 };

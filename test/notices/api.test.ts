@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_ACCOUNT, DEMO_SECRETS } from '../../src/config/demo.ts';
+import { setIdentityTags } from '../../src/inbox/index.ts';
 import type { Sandbox } from '../../src/sandbox/sandbox.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { until } from './world.ts';
@@ -41,17 +42,23 @@ async function get(id: string, tok = card) {
   return { status: r.status, json: (await r.json()) as Record<string, unknown> & { deliveries: Record<string, unknown>[] } };
 }
 
-/** A sandbox user who follows the demo account, linked to `account` at `merchant`. */
+/**
+ * A sandbox user who follows the demo account, linked to `account` at `merchant`, carrying
+ * `tags` of that merchant, written by the tags writer itself (stored as `<merchant>:<tag>`).
+ */
 async function linked(account: string, o: { merchant?: string; tags?: string[] } = {}) {
   const user = sandbox.createUser({ followsApps: [DEMO_ACCOUNT.appId] });
   const openid = sandbox.openid(DEMO_ACCOUNT.appId, user.userId);
   const db = app.deps.db;
-  const i = await db.query<{ id: string }>('INSERT INTO identities (app_id, openid, tags) VALUES ($1, $2, $3) RETURNING id', [DEMO_ACCOUNT.appId, openid, o.tags ?? []]);
+  const merchantId = o.merchant ?? 'card';
+  const i = await db.query<{ id: string }>('INSERT INTO identities (app_id, openid) VALUES ($1, $2) RETURNING id', [DEMO_ACCOUNT.appId, openid]);
+  const identityId = i.rows[0]!.id;
   const b = await db.query<{ id: string }>(
     `INSERT INTO bindings (merchant_id, identity_id, account_id, exclusive, proof, created_by) VALUES ($1, $2, $3, false, 'import', 'test') RETURNING id`,
-    [o.merchant ?? 'card', i.rows[0]!.id, account],
+    [merchantId, identityId, account],
   );
-  return { openid, identityId: i.rows[0]!.id, bindingId: b.rows[0]!.id };
+  if (o.tags) await setIdentityTags(db, { identityId, merchantId, tags: o.tags });
+  return { openid, identityId, bindingId: b.rows[0]!.id };
 }
 
 const notice = (to: unknown, extra: Record<string, unknown> = {}) => ({
@@ -138,6 +145,26 @@ describe('POST /api/v1/notices', () => {
     expect(perUser.rows).toHaveLength(0);
   });
 
+  it("When another merchant tagged a user with the same tag, then a notice to that tag does not reach them (merchant tags are the merchant's own)", async () => {
+    const tag = `gold${randomBytes(3).toString('hex')}`;
+    // Linked at both merchants of the demo account; only the other merchant (power) tags them.
+    const theirs = await linked(account(), { merchant: 'power', tags: [tag] });
+    await app.deps.db.query(`INSERT INTO bindings (merchant_id, identity_id, account_id, exclusive, proof, created_by) VALUES ('card', $1, $2, false, 'import', 'test')`, [
+      theirs.identityId,
+      account(),
+    ]);
+    const none = await post(notice({ tag }));
+    expect({ status: none.status, error: none.json.error }).toEqual({ status: 422, error: 'notices.no_recipients' });
+
+    // Once card tags a user of its own, its notice reaches exactly that user.
+    const ours = await linked(account(), { tags: [tag] });
+    const r = await post(notice({ tag }));
+    expect(r.status).toBe(202);
+    expect(r.json.deliveries).toHaveLength(1);
+    const to = await app.deps.db.query<{ identity_id: string }>('SELECT identity_id FROM notice_deliveries WHERE notice_id = $1', [r.json.id]);
+    expect(to.rows.map((x) => x.identity_id)).toEqual([ours.identityId]);
+  });
+
   it.each([
     ['no Idempotency-Key', () => post(notice({ account: 'x' }), { key: null }), 400, 'request.invalid'],
     ['an unknown field', () => post({ ...notice({ account: 'x' }), priority: 'high' }), 400, 'request.invalid'],
@@ -162,5 +189,27 @@ describe('GET /api/v1/notices/:id', () => {
     expect((await get(r.json.id, power)).status).toBe(404);
     expect((await get('not-a-uuid')).status).toBe(404);
     expect((await get(r.json.id)).status).toBe(200);
+  });
+});
+
+describe('tags API then notices API (issue 6: tags usable to target notices)', () => {
+  it('When a merchant tags its user through the tags API, then a notice to that tag reaches the user', async () => {
+    const acct = account();
+    const u = await linked(acct);
+    const sub = `sub-${randomBytes(6).toString('hex')}`;
+    await app.deps.db.query(`INSERT INTO subjects (merchant_id, identity_id, sub) VALUES ('card', $1, $2)`, [u.identityId, sub]);
+
+    const tag = `vip${randomBytes(3).toString('hex')}`;
+    const put = await fetch(`${app.baseUrl}/api/v1/identities/${sub}/tags`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${card}` },
+      body: JSON.stringify({ tags: [tag] }),
+    });
+    expect(put.status).toBe(200);
+    expect(await put.json()).toEqual({ sub, tags: [tag] });
+
+    const r = await post(notice({ tag }));
+    expect({ status: r.status, error: r.json.error }).toEqual({ status: 202, error: undefined });
+    expect(r.json.deliveries).toMatchObject([{ account: acct }]);
   });
 });
