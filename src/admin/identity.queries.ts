@@ -42,13 +42,21 @@ function visible(scope: Scope, params: unknown[]): string {
 }
 
 /** Null both when absent and when out of scope; `exists` tells the route which (403 vs 404). */
+/**
+ * Tags are stored merchant-scoped (`<merchantId>:<tag>`, inbox/tags.service.ts): an admin
+ * acting for one merchant sees that merchant's only, never another's on a shared official
+ * account (ASVS 8.4.1); a platform admin sees all, prefix and all.
+ */
+const withScopedTags = (scope: Scope, row: AdminIdentityRow): AdminIdentityRow =>
+  scope.merchantId === null ? row : { ...row, tags: row.tags.filter((t) => t.startsWith(`${scope.merchantId}:`)) };
+
 export async function findIdentityForScope(q: Queryable, scope: Scope, id: string): Promise<{ row: AdminIdentityRow | null; exists: boolean }> {
   if (!isUuid(id)) return { row: null, exists: false };
   const params: unknown[] = [id];
   const r = await q.query(`SELECT ${COLUMNS}, ${visible(scope, params)} AS visible FROM identities i WHERE i.id = $1`, params);
   const raw = r.rows[0] as { visible?: boolean } | undefined;
   if (!raw) return { row: null, exists: false };
-  return { row: raw.visible ? identityRow.parse(raw) : null, exists: true };
+  return { row: raw.visible ? withScopedTags(scope, identityRow.parse(raw)) : null, exists: true };
 }
 
 /** Identities whose openid, unionid or pairwise sub is `term`, or that own the binding or account. */
@@ -68,7 +76,7 @@ export async function searchIdentities(q: Queryable, scope: Scope, term: string)
       ORDER BY i.created_at DESC LIMIT 50`,
     params,
   );
-  return r.rows.map((row) => identityRow.parse(row));
+  return r.rows.map((row) => withScopedTags(scope, identityRow.parse(row)));
 }
 
 export interface SubjectRow {

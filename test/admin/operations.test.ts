@@ -63,6 +63,14 @@ describe('admin operations', { timeout: 60_000 }, () => {
     expect((await powerOp.get('/admin/admins')).status).toBe(403);
   });
 
+  it('When a merchant-scoped operator opens a user that another merchant tagged too, then only its own merchant\'s tags show (ASVS 8.4.1)', async () => {
+    await app.deps.db.query(`UPDATE identities SET tags = $2 WHERE id = $1`, [s.powerUser.identityId, ['power:meter-a', 'card:secret-segment']]);
+    const page = (await powerOp.get(`/admin/identities/${s.powerUser.identityId}`)).text;
+    expect(page).toContain('power:meter-a');
+    expect(page).not.toContain('secret-segment');
+    expect((await rootC.get(`/admin/identities/${s.powerUser.identityId}`)).text).toContain('card:secret-segment');
+  });
+
   it('When a viewer tries to unlink, then the form is not offered and the POST is refused (ASVS 8.2.1)', async () => {
     const viewer = await signIn(app, await makeAdmin(app, { role: 'viewer' }));
     const page = await viewer.get(`/admin/bindings/${s.powerUser.bindingId}`);
