@@ -7,14 +7,15 @@
  * BENCH_DURATION (s, default 10) sets each measured run; BENCH_ONLY=a,b picks scenarios
  * (the bare-Koa baseline always runs); BENCH_NO_APPEND=1 prints the table without
  * appending it to docs/BENCHMARKS.md (exploratory runs); BENCH_BASE_PORT (3901) moves the
- * baseline and demo-bridge ports.
+ * baseline and demo-bridge ports; BENCH_PIN_SERVICES=0 leaves local PostgreSQL and Redis
+ * unpinned (by default they are pinned to core 1 for the run, SECURITY.md E).
  */
 import { execSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { cpuMsOf, cpuUsPerRequest } from './lib/cpu.ts';
 import { measure, type LoadResult } from './lib/load.ts';
-import { assertFree, benchRuntime, describeRuntime, entryArgs, spawnPinned, waitUntilUp, type Proc } from './lib/proc.ts';
+import { assertFree, benchRuntime, describeRuntime, entryArgs, pinLocalServices, spawnPinned, waitUntilUp, type Proc } from './lib/proc.ts';
 import { scenarios, type BenchContext } from './scenarios.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -59,6 +60,9 @@ async function main(): Promise<void> {
   const cpu = cpus()[0]?.model ?? 'unknown';
   console.log(`[bench] commit ${commit}, node ${process.version}, ${cpu}, ${DURATION}s runs`);
 
+  // Before anything starts: the services on core 1, beside the load generator (SECURITY.md E).
+  const services = pinLocalServices(1);
+  process.on('exit', () => services.restore());
   const baselinePort = BASE_PORT;
   await assertFree(`http://127.0.0.1:${baselinePort}/`);
   await assertFree(`http://127.0.0.1:${baselinePort + 1}/`);
@@ -97,15 +101,17 @@ async function main(): Promise<void> {
     }
   }
   await bridge.stop();
-  report(rows, { commit, cpu });
+  services.restore();
+  report(rows, { commit, cpu, servicesPinned: services.pinned });
 }
 
-function report(rows: Row[], meta: { commit: string; cpu: string }): void {
+function report(rows: Row[], meta: { commit: string; cpu: string; servicesPinned: string[] }): void {
+  const services = meta.servicesPinned.length ? `local ${meta.servicesPinned.join(' and ')} pinned to core 1 too` : 'PostgreSQL and Redis local, unpinned';
   const lines = [
     '',
     `## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — commit ${meta.commit}`,
     '',
-    `Node ${process.version}; ${meta.cpu}; ${cpus().length} cores; runs of ${DURATION} s after a warm-up; bridge pinned to core 0, load generator to core 1; PostgreSQL and Redis local, unpinned; bridges run as ${describeRuntime(benchRuntime())}.`,
+    `Node ${process.version}; ${meta.cpu}; ${cpus().length} cores; runs of ${DURATION} s after a warm-up; bridge pinned to core 0, load generator to core 1; ${services}; bridges run as ${describeRuntime(benchRuntime())}.`,
     '',
     '| scenario | req/s | × bare Koa | CPU µs/req | p50 ms | p99 ms | p99 at half load ms | non-2xx | peak RSS MB | other |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',

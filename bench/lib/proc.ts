@@ -9,6 +9,51 @@ import { join } from 'node:path';
 export const hasTaskset = existsSync('/usr/bin/taskset');
 
 /**
+ * SECURITY.md E: PostgreSQL and Redis run on other cores than the bridge. Pins the local
+ * `postgres` and `redis-server` processes (every thread; backends the postmaster forks later
+ * inherit its mask) to `cpu` for the run, and returns what was pinned and how to put their
+ * masks back. Off with BENCH_PIN_SERVICES=0; a service that is not a local process, or
+ * cannot be pinned, is left as it is and not named.
+ */
+export function pinLocalServices(cpu: number): { pinned: string[]; restore(): void } {
+  if (!hasTaskset || process.env.BENCH_PIN_SERVICES === '0') return { pinned: [], restore: () => undefined };
+  const masks = new Map<number, string>();
+  const pinned: string[] = [];
+  for (const name of ['postgres', 'redis-server']) {
+    let pids: number[] = [];
+    try {
+      pids = execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    } catch {
+      continue; // none running here
+    }
+    let any = false;
+    for (const pid of pids) {
+      try {
+        const mask = /mask: ([0-9a-f]+)/.exec(execFileSync('taskset', ['-p', String(pid)], { encoding: 'utf8' }))?.[1];
+        execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
+        if (mask) masks.set(pid, mask);
+        any = true;
+      } catch {
+        // exited meanwhile, or not ours to pin
+      }
+    }
+    if (any) pinned.push(name);
+  }
+  return {
+    pinned,
+    restore() {
+      for (const [pid, mask] of masks) {
+        try {
+          execFileSync('taskset', ['-a', '-p', mask, String(pid)], { stdio: 'ignore' });
+        } catch {
+          // gone
+        }
+      }
+    },
+  };
+}
+
+/**
  * How a production user runs wxbridge: the compiled build (`npm run build`, then
  * `node dist/main.js`) under plain node with these settings. The same values are in the
  * Dockerfile, `npm run start:prod` and README "Production"; test/build/production-build.test.ts
