@@ -58,28 +58,51 @@ const claimedRow = z.object({
  * Leases up to `limit` due deliveries of the merchants this worker knows (during a config
  * roll-out an older worker leaves a new merchant's notices to the others); rows another
  * worker holds are skipped, not waited on.
+ *
+ * Recipients are resolved through active bindings when the notice is accepted, but a
+ * delivery may wait long after that (quiet hours, backoff, a backlog). A user whose binding
+ * was revoked meanwhile is no longer linked to the merchant and must get nothing: in the
+ * same statement as the claim, such a delivery is settled `failed` (`binding_revoked`,
+ * with its `notice.failed` webhook, as any failure) and never handed to a worker. A revoke
+ * that commits after this statement's snapshot races with the send itself and may lose.
  */
 export async function claimDeliveries(
   q: Queryable,
-  p: { now: number; limit: number; leaseId: string; leaseMs: number; merchants: string[] },
+  p: {
+    now: number;
+    limit: number;
+    leaseId: string;
+    leaseMs: number;
+    merchants: string[];
+    /** Merchants with a webhook: a delivery failed here enqueues its `notice.failed` for these. */
+    webhookMerchants: string[];
+  },
 ): Promise<ClaimedDelivery[]> {
   const now = new Date(p.now);
   const leaseUntil = p.now + p.leaseMs;
   const r = await q.query(
     `WITH due AS (
-       SELECT id FROM notice_deliveries
-       WHERE status = 'queued' AND next_attempt_at <= $1 AND merchant_id = ANY ($5::text[])
-       ORDER BY next_attempt_at
+       SELECT d.id, EXISTS (SELECT 1 FROM bindings b WHERE b.id = d.binding_id AND b.status = 'active') AS linked
+       FROM notice_deliveries d
+       WHERE d.status = 'queued' AND d.next_attempt_at <= $1 AND d.merchant_id = ANY ($5::text[])
+       ORDER BY d.next_attempt_at
        LIMIT $2
-       FOR UPDATE SKIP LOCKED
-     )
+       FOR UPDATE OF d SKIP LOCKED
+     ), revoked AS (
+       UPDATE notice_deliveries d
+       SET status = 'failed', channel = NULL, errcode = NULL, error = 'binding_revoked',
+         lease_id = NULL, lease_until = NULL, finished_at = $1, updated_at = $1
+       FROM due
+       WHERE d.id = due.id AND NOT due.linked
+       RETURNING d.id, d.notice_id, d.merchant_id, d.binding_id, d.account_id, d.status, d.channel, d.errcode, d.error
+     ), w AS (${noticeWebhooksFrom('revoked', '$6')})
      UPDATE notice_deliveries d
      SET status = 'sending', lease_id = $3, lease_until = $4, claimed_at = $1, channel = NULL, updated_at = $1
      FROM due, notices n
-     WHERE d.id = due.id AND n.id = d.notice_id
+     WHERE d.id = due.id AND due.linked AND n.id = d.notice_id
      RETURNING d.id, d.notice_id, d.merchant_id, d.identity_id, d.app_id, d.openid, d.attempts, d.ambiguous_since,
        n.template, n.channel AS requested_channel, n.data, n.url, n.text`,
-    [now, p.limit, p.leaseId, new Date(leaseUntil), p.merchants],
+    [now, p.limit, p.leaseId, new Date(leaseUntil), p.merchants, p.webhookMerchants],
   );
   // A batch holds many deliveries of few notices: each notice's data is checked once.
   const dataOf = new Map<string, Record<string, string | number>>();

@@ -66,6 +66,9 @@ export const LEASE_MARGIN_MS = 1_000;
 /** Whether an outcome came from a call to WeChat (as counted in `attempts`). */
 const madeCall = (o: Outcome): boolean => o.status === 'sent' || o.status === 'delivered' || o.attempted;
 
+/** Whether an outcome proves that no message reached the user (a daily-cap count may be given back). */
+const nothingWentOut = (o: Outcome): boolean => o.status === 'failed' || (o.status === 'queued' && (o.ambiguousSince ?? null) === null);
+
 /** A lease must hold a customer-service call and its template fallback, with room to spare. */
 export function checkLeaseOptions(o: Pick<DispatcherOptions, 'leaseMs' | 'sendTimeoutMs'>): void {
   if (o.leaseMs < 2 * o.sendTimeoutMs + 2 * LEASE_MARGIN_MS) {
@@ -182,9 +185,13 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     await finish(p, outcome, startedAt);
   }
 
-  /** Settles a delivery that passed the daily cap, giving the count back if nothing went out. */
+  /**
+   * Settles a delivery that passed the daily cap, giving the count back only if no message
+   * can have reached the user. A template send whose answer was lost (`ambiguousSince`) may
+   * have been delivered, and its retry skips the cap (`admit`): it keeps the count it took.
+   */
   async function finish(p: { d: ClaimedDelivery; capDay: string | null }, outcome: Outcome, attemptedAt: number | null = null): Promise<void> {
-    if (p.capDay !== null && (outcome.status === 'queued' || outcome.status === 'failed')) {
+    if (p.capDay !== null && nothingWentOut(outcome)) {
       await governor.refundDaily(p.d.merchantId, p.d.identityId, p.capDay).catch(() => undefined);
     }
     settle(p.d, outcome, attemptedAt);
@@ -220,7 +227,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     maxInFlight: o.maxInFlight,
     pollMs: o.pollMs,
     maintainEveryMs: o.maintainEveryMs,
-    claim: (limit) => claimDeliveries(db, { now: now(), limit, leaseId: randomUUID(), leaseMs: o.leaseMs, merchants: deps.knownMerchants }),
+    claim: (limit) => claimDeliveries(db, { now: now(), limit, leaseId: randomUUID(), leaseMs: o.leaseMs, merchants: deps.knownMerchants, webhookMerchants: deps.webhookMerchants }),
     handle,
     async maintain() {
       const reaped = await reapExpiredLeases(db, { now: now(), limit: 1000 });

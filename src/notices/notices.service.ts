@@ -3,9 +3,11 @@
  * tests call the same functions.
  *
  * createNotice (DESIGN.md "Merchant API"; SECURITY.md D2): the notice and one delivery per
- * linked user are written in one statement, keyed by the merchant's Idempotency-Key. The
- * unique key makes concurrent requests race safely: the loser's insert waits for the
- * winner's commit, then replays its answer (same body) or is refused (another body, 409).
+ * linked user are written in one statement, keyed by the merchant's Idempotency-Key. A key
+ * already used is answered from what is stored (same body: the stored 202; another: 409)
+ * before the request is checked against today's config. The unique key makes concurrent
+ * requests race safely: the loser's insert waits for the winner's commit, then replays its
+ * answer or is refused in the same way.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -96,28 +98,32 @@ export function createNoticesService(deps: NoticesServiceDeps): NoticesService {
     return m;
   }
 
-  /** The key is taken: the stored answer for the same request, 409 for another. */
-  async function replay(merchantId: string, key: string, hash: string) {
-    const existing = await findNoticeByKey(db, merchantId, key);
-    if (!existing) throw new AppError('notices.idempotency_conflict', 'retry the request');
+  /** The stored answer for the same request, 409 for another. */
+  async function replay(existing: { id: string; requestHash: string; createdAt: Date }, hash: string) {
     if (existing.requestHash !== hash) throw new AppError('notices.idempotency_conflict', 'this Idempotency-Key was used with another request');
     return { id: existing.id, createdAt: existing.createdAt.toISOString(), deliveries: await listDeliveryRefs(db, existing.id), replayed: true };
   }
 
   return {
     async createNotice({ merchantId, clientId, idempotencyKey, request }) {
-      const m = check(merchantId, request);
       const hash = requestHash(request);
+      // The key first (D2: "a repeat returns the stored result"): an accepted notice stays
+      // accepted whatever the config says now (a template removed, a channel narrowed), so
+      // the merchant's network retry must not be judged against today's config.
+      const existing = await findNoticeByKey(db, merchantId, idempotencyKey);
+      if (existing) return replay(existing, hash);
+      const m = check(merchantId, request);
       const t = now();
       const inserted = await insertNotice(db, { merchantId, clientId, idempotencyKey, requestHash: hash, request }, { appId: m.appId, nextAt: quietUntil(t, m.quietHours) ?? t });
-      const answer = inserted
-        ? { id: inserted.id, createdAt: inserted.createdAt.toISOString(), deliveries: inserted.deliveries, replayed: false }
-        : await replay(merchantId, idempotencyKey, hash);
-      if (!answer.replayed) {
-        deps.log.info({ noticeId: answer.id, merchantId, deliveries: answer.deliveries.length }, 'notice accepted');
-        deps.onEnqueued?.();
+      if (!inserted) {
+        // A concurrent request with this key won the insert (ON CONFLICT): answer as it did.
+        const winner = await findNoticeByKey(db, merchantId, idempotencyKey);
+        if (!winner) throw new AppError('notices.idempotency_conflict', 'retry the request');
+        return replay(winner, hash);
       }
-      return answer;
+      deps.log.info({ noticeId: inserted.id, merchantId, deliveries: inserted.deliveries.length }, 'notice accepted');
+      deps.onEnqueued?.();
+      return { id: inserted.id, createdAt: inserted.createdAt.toISOString(), deliveries: inserted.deliveries, replayed: false };
     },
 
     async getNotice({ merchantId, id, after, limit = 200 }) {

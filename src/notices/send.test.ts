@@ -158,6 +158,43 @@ describe('template errors', () => {
   });
 });
 
+// Errors of the token endpoint surface from templateSend / customSend (api.ts `call` →
+// tokens.get / tokens.refresh) with the token endpoint in `err.endpoint`.
+describe('access-token endpoint errors', () => {
+  const STABLE = '/cgi-bin/stable_token';
+
+  it.each([STABLE, '/cgi-bin/token'])('When fetching the access token at %s answers 45009 (token quota), then the template API is not paused and the delivery waits as for a dependency', async (path) => {
+    const w = world({ template: [api(45009, path)] });
+    // §8: 45009 is "Q" for the API that answered it; at the token endpoint it is "alert". The
+    // template API's own quota is untouched, so it must not be paused for every worker until midnight.
+    expect(await w.send(delivery(), w.plan(false))).toEqual({ status: 'queued', nextAt: NOW + 1_000, attempted: false, errcode: 45009, error: 'token:quota_daily', ambiguousSince: null });
+    expect(w.pauses).toEqual([]);
+  });
+
+  it('When fetching the access token is refused for configuration (40164 IP not whitelisted), then the delivery waits instead of failing permanently', async () => {
+    const w = world({ template: [new WeChatApiError(40164, 'invalid ip 1.2.3.4, not in whitelist', STABLE)] });
+    // The token owner (a dependency) is unusable; D1: outbound notices queue. Nothing was sent.
+    expect(await w.send(delivery({ attempts: 4 }), w.plan(false))).toMatchObject({ status: 'queued', attempted: false, errcode: 40164, error: 'token:config' });
+  });
+
+  it('When the token fetch times out, then the delivery waits without counting an attempt and is not marked possibly sent', async () => {
+    const w = world({ template: [new WeChatTransportError('timeout', STABLE, false)] });
+    expect(await w.send(delivery(), w.plan(false))).toMatchObject({ status: 'queued', attempted: false, error: 'token:transport:timeout', ambiguousSince: null });
+  });
+
+  it('When a possibly-sent template meets a token error, then it keeps waiting under its ambiguity (same client_msg_id later)', async () => {
+    const w = world({ template: [api(45009, STABLE)] });
+    expect(await w.send(delivery({ ambiguousSince: NOW - 1_000 }), w.plan(false))).toMatchObject({ status: 'queued', attempted: false, ambiguousSince: NOW - 1_000 });
+  });
+
+  it('When the customer-service send meets a token 45009, then neither API is paused, no template is tried, and the delivery waits', async () => {
+    const w = world({ custom: [api(45009, STABLE)] });
+    expect(await w.send(delivery(), w.plan(true))).toMatchObject({ status: 'queued', attempted: false, errcode: 45009 });
+    expect(w.pauses).toEqual([]);
+    expect(w.calls).toEqual(['custom']);
+  });
+});
+
 describe('policy', () => {
   it('When merchant and request narrow the channels, then only those with content remain', () => {
     const tpl = { ...merchant, policy: 'template' as const };

@@ -11,9 +11,13 @@
  * - -1 and a refused token: retried later with full-jitter backoff, up to `maxAttempts`.
  * - 45009 / 45011: the API is paused for everyone (governor) and the delivery waits.
  * - Anything else WeChat refuses (43004, 40003, 47003, 43019, 48002 …) fails at once.
+ * - An error of the access-token endpoint (§2, §8: 45009 there is "alert", 40164 a missing IP
+ *   whitelist) comes out of the send before any message was sent: the token owner, a
+ *   dependency, is unusable. The delivery waits (not counted as an attempt); the send API is
+ *   never paused for it, and it never fails the delivery.
  */
 import { DependencyUnavailableError } from '../http/errors.ts';
-import { WeChatApiError, WeChatTransportError } from '../wechat/errors.ts';
+import { isTokenEndpoint, WeChatApiError, WeChatTransportError } from '../wechat/errors.ts';
 import type { Governor, SendApi } from './governor.ts';
 import type { ClaimedDelivery, NoticeSender, Outcome } from './notices.types.ts';
 import { customText, templateMessage, type Channels, type MerchantNotices } from './policy.ts';
@@ -49,6 +53,14 @@ type Failure =
 
 /** SECURITY.md D4 and wechat-protocol.md §8, as one table from error to action. */
 export function classifySendError(err: unknown, api: SendApi, now: number): Failure {
+  // Token errors reach us through templateSend / customSend with the token endpoint in `err.endpoint`.
+  if ((err instanceof WeChatApiError || err instanceof WeChatTransportError) && isTokenEndpoint(err.endpoint)) {
+    // No token, no send: a dependency failure (D1: notices queue). The token owner's cooldown
+    // keeps a fleet from hammering the token endpoint meanwhile; its errcode is kept for ops.
+    const errcode = err instanceof WeChatApiError ? err.errcode : null;
+    const error = err instanceof WeChatApiError ? `token:${err.kind}` : `token:transport:${err.reason}`;
+    return { kind: 'retry', errcode, error, attempted: false };
+  }
   if (err instanceof WeChatApiError) {
     const errcode = err.errcode;
     switch (err.kind) {

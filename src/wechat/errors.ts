@@ -80,7 +80,10 @@ const policyByKind: Record<WeChatErrorKind, WeChatErrorPolicy> = {
 };
 
 /** Endpoints that mint account tokens: there 40001 means a wrong AppSecret (§2.5, §8 row 40001). */
-const TOKEN_ENDPOINTS = new Set(['/cgi-bin/token', '/cgi-bin/stable_token']);
+const TOKEN_ENDPOINTS: ReadonlySet<string> = new Set(['/cgi-bin/token', '/cgi-bin/stable_token']);
+
+/** Whether `endpoint` is where access tokens are fetched (its errors are the token owner's, not the caller's API's). */
+export const isTokenEndpoint = (endpoint: string): boolean => TOKEN_ENDPOINTS.has(endpoint);
 
 export interface WeChatErrorClass {
   kind: WeChatErrorKind;

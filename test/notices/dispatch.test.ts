@@ -4,6 +4,7 @@
  * Every test checks what reached the sandbox, not only our own rows.
  */
 import { describe, expect, it } from 'vitest';
+import { revokeBindingRow } from '../../src/linking/bindings.queries.ts';
 import { sharedWorld, TEMPLATE_ID, until } from './world.ts';
 
 const world = sharedWorld();
@@ -157,6 +158,31 @@ describe('errcode policy', () => {
   });
 });
 
+describe('access-token endpoint errors', () => {
+  it('When stable_token answers 45009 once, then the delivery waits for the token owner (cooldown 60 s), not until Beijing midnight as if the template quota were spent', async () => {
+    const s = await world().scenario();
+    const u = await s.link();
+    world().sandbox.inject({ path: '/cgi-bin/stable_token', appId: s.appId, errcode: 45009, count: 1 });
+    const n = await s.notice({ to: { account: u.account } });
+    const dispatcher = s.feature.createDispatcher();
+    dispatcher.start();
+    try {
+      await until(async () => {
+        const [d] = await s.deliveries(n.id);
+        return d!.status === 'delivered' || d!.errcode !== null;
+      }, 8_000);
+    } finally {
+      await dispatcher.stop();
+    }
+    const [d] = await s.deliveries(n.id);
+    // Not parked as if the template API's own daily quota were spent, and not an attempt.
+    expect(d).toMatchObject({ status: 'queued', errcode: 45009, error: 'token:quota_daily', attempts: 0 });
+    // One refused token fetch (cooldown 5 s × 12) must not hold template notices for hours.
+    expect(d!.next_attempt_at.getTime() - Date.now()).toBeLessThan(5 * 60_000);
+    expect(calls(s.appId, TEMPLATE)).toHaveLength(0);
+  });
+});
+
 describe('killed workers', () => {
   it('When a worker dies mid-send, then after its lease the template is retried under the same client_msg_id and the customer-service message becomes unknown', async () => {
     const s = await world().scenario();
@@ -176,5 +202,31 @@ describe('killed workers', () => {
     await new Promise((r) => setTimeout(r, 1_000)); // let the abandoned calls land
     expect(world().sandbox.messages({ appId: s.appId, openid: tpl.openid })).toHaveLength(1);
     expect(world().sandbox.messages({ appId: s.appId, openid: cs.openid })).toHaveLength(1);
+  });
+});
+
+// Recipients are resolved through active bindings when a notice is accepted; a delivery may
+// then wait (quiet hours, backoff after -1, a backlog). The claim checks the binding again.
+describe('revoked bindings', () => {
+  it('When the binding is revoked while its delivery is still queued, then no message reaches that WeChat user, the delivery fails with binding_revoked and the merchant gets notice.failed', async () => {
+    const s = await world().scenario({ webhook: { url: 'https://merchant.example/hooks', secret: 'hook-secret-1' } });
+    const u = await s.link();
+    const kept = await s.link({ account: u.account });
+    const n = await s.notice({ to: { account: u.account } });
+    // The merchant revokes one binding (e.g. the card was cancelled) before any worker ran.
+    const revoked = await revokeBindingRow(world().db, { id: u.bindingId, merchantId: s.merchantId, actor: 'merchant', reason: 'card cancelled', at: new Date() });
+    expect(revoked).not.toBeNull();
+    await s.settle();
+    // Nothing may be sent to a user who is no longer linked to this merchant; the other still gets it.
+    expect(world().sandbox.messages({ appId: s.appId, openid: u.openid })).toHaveLength(0);
+    expect(world().sandbox.messages({ appId: s.appId, openid: kept.openid })).toHaveLength(1);
+    const rows = await s.deliveries(n.id);
+    expect(rows.find((d) => d.openid === u.openid)).toMatchObject({ status: 'failed', error: 'binding_revoked', errcode: null, attempts: 0, channel: null });
+    expect(rows.find((d) => d.openid === kept.openid)).toMatchObject({ status: 'delivered' });
+    const hooks = await world().db.query<{ type: string; data: Record<string, unknown> }>(
+      `SELECT type, data FROM webhook_events WHERE merchant_id = $1 AND data->>'bindingId' = $2`,
+      [s.merchantId, u.bindingId],
+    );
+    expect(hooks.rows).toEqual([{ type: 'notice.failed', data: expect.objectContaining({ noticeId: n.id, status: 'failed', error: 'binding_revoked' }) }]);
   });
 });

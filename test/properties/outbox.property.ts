@@ -94,7 +94,7 @@ export function outboxProperty(db: Db, write: Writer) {
     const definite = new Set<string>();
     for (const k of cmds) {
       if (k.c === 'claim') {
-        const got = await claimDeliveries(db, { now, limit: k.limit, leaseId: crypto.randomUUID(), leaseMs: LEASE_MS, merchants: [merchantId] });
+        const got = await claimDeliveries(db, { now, limit: k.limit, leaseId: crypto.randomUUID(), leaseMs: LEASE_MS, merchants: [merchantId], webhookMerchants: [merchantId] });
         // No second send: nothing with a definite answer is ever handed to a worker again.
         for (const d of got) expect(definite.has(d.id), `claimed ${before.get(d.id)} delivery`).toBe(false);
         held[k.w].push(...got.map((d) => ({ id: d.id, leaseId: d.leaseId })));
