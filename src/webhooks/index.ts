@@ -20,6 +20,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const defaultWebhookOptions: Readonly<WebhookSenderOptions> = Object.freeze({
   batchSize: 50,
   maxInFlight: 200,
+  // A hanging merchant endpoint holds at most this many slots (for timeoutMs each); a healthy
+  // one still gets 20 / its latency events per second, e.g. 200/s at 100 ms.
+  maxInFlightPerMerchant: 20,
   pollMs: 500,
   leaseMs: 60_000,
   timeoutMs: 10_000,

@@ -129,4 +129,38 @@ describe('lease loop', () => {
     expect(claims).toBe(2);
     expect(secondAt - wokeAt).toBeLessThan(1_000);
   });
+
+  it('When items are handled one by one, then a slow item holds only its own slot and the others are claimed past it', async () => {
+    let queue = 12;
+    let slowDone = false;
+    let handledBeforeSlow = 0;
+    const loop = createLeaseLoop<number>({
+      name: 't',
+      log,
+      batchSize: 4,
+      maxInFlight: 4,
+      pollMs: 5,
+      maintainEveryMs: 1_000,
+      claim: async (limit) => {
+        const n = Math.min(limit, queue);
+        queue -= n;
+        return Array.from({ length: n }, (_, i) => queue + i);
+      },
+      handleEach: async (item) => {
+        if (item === 11) {
+          await sleep(300);
+          slowDone = true;
+        } else {
+          await sleep(5);
+          if (!slowDone) handledBeforeSlow++;
+        }
+      },
+    });
+    loop.start();
+    while (queue > 0) await sleep(5);
+    await loop.stop();
+    expect(slowDone).toBe(true);
+    // Batch-held slots would have waited 300 ms for the slow item before claiming again.
+    expect(handledBeforeSlow).toBe(11);
+  });
 });

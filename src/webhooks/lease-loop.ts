@@ -2,18 +2,16 @@
  * The worker loop shared by the notice dispatcher and the webhook sender (DESIGN.md
  * "Inside": claimed with FOR UPDATE SKIP LOCKED leases). It keeps up to `maxInFlight`
  * claimed items in hand: it claims a batch whenever there is room for one, hands it to
- * `handle` without waiting for it, and polls when the queue is empty. Housekeeping
- * (expired leases) runs every `maintainEveryMs`. A claim that fails (database down) is
- * retried after a pause; nothing is lost, because nothing is claimed.
+ * `handle` (or each item to `handleEach`) without waiting for it, and polls when the queue
+ * is empty. Housekeeping (expired leases) runs every `maintainEveryMs`. A claim that fails
+ * (database down) is retried after a pause; nothing is lost, because nothing is claimed.
  */
 import type { Logger } from 'pino';
 
-export interface LeaseLoopOptions<T> {
+interface LeaseLoopBase<T> {
   name: string;
   log: Logger;
   claim(limit: number): Promise<T[]>;
-  /** Handles a claimed batch; its items count as in flight until it settles. */
-  handle(batch: T[]): Promise<void>;
   maintain?(): Promise<void>;
   batchSize: number;
   maxInFlight: number;
@@ -21,6 +19,21 @@ export interface LeaseLoopOptions<T> {
   maintainEveryMs: number;
   errorBackoffMs?: number;
 }
+
+export type LeaseLoopOptions<T> = LeaseLoopBase<T> &
+  (
+    | {
+        /** Handles a claimed batch; its items count as in flight until it settles. */
+        handle(batch: T[]): Promise<void>;
+      }
+    | {
+        /**
+         * Handles one claimed item; it counts as in flight until its own handling settles, so
+         * one slow item holds one slot, not its whole batch (webhooks: a hanging endpoint).
+         */
+        handleEach(item: T): Promise<void>;
+      }
+  );
 
 export interface LeaseLoop {
   start(): void;
@@ -76,6 +89,19 @@ export function createLeaseLoop<T>(o: LeaseLoopOptions<T>): LeaseLoop {
     }
   }
 
+  /** Counts `n` items in flight until `work` settles; a settling one wakes a loop waiting for room. */
+  function track(n: number, work: () => Promise<void>): void {
+    inFlight += n;
+    const p: Promise<void> = work()
+      .catch((err: unknown) => o.log.error({ err, worker: o.name }, 'batch failed'))
+      .finally(() => {
+        inFlight -= n;
+        batches.delete(p);
+        if (waitingForRoom || state !== 'running') wake();
+      });
+    batches.add(p);
+  }
+
   async function run(): Promise<void> {
     let lastMaintain = 0;
     while (state === 'running') {
@@ -99,18 +125,8 @@ export function createLeaseLoop<T>(o: LeaseLoopOptions<T>): LeaseLoop {
         await sleep(o.errorBackoffMs ?? 1_000);
         continue;
       }
-      if (batch.length > 0) {
-        inFlight += batch.length;
-        const p: Promise<void> = o
-          .handle(batch)
-          .catch((err: unknown) => o.log.error({ err, worker: o.name }, 'batch failed'))
-          .finally(() => {
-            inFlight -= batch.length;
-            batches.delete(p);
-            if (waitingForRoom || state !== 'running') wake();
-          });
-        batches.add(p);
-      }
+      if ('handleEach' in o) for (const item of batch) track(1, () => o.handleEach(item));
+      else if (batch.length > 0) track(batch.length, () => o.handle(batch));
       // A full batch means more may be due: claim again at once.
       if (batch.length < limit && state === 'running') await sleep(o.pollMs);
     }

@@ -5,6 +5,11 @@
  * last replay) is spent, then abandoned. Every attempt is logged (`webhook_attempts`).
  * Delivery is at-least-once: a worker killed mid-attempt leaves a lease that expires, and
  * the event is sent again with the same `webhook-id`, on which merchants de-duplicate.
+ *
+ * Merchants are isolated from each other: each event holds its own in-flight slot (not its
+ * batch's), and no merchant has more than `maxInFlightPerMerchant` events in flight across all
+ * workers, so a merchant whose endpoint hangs uses at most that many slots, each for
+ * `timeoutMs`, while the other merchants' events keep going out.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -16,7 +21,10 @@ import { claimEvents, reapExpiredEvents, recordAttempt, type ClaimedEvent } from
 
 export interface WebhookSenderOptions {
   batchSize: number;
+  /** Events in flight per worker. */
   maxInFlight: number;
+  /** Events in flight per merchant, across all workers (claimEvents). */
+  maxInFlightPerMerchant: number;
   pollMs: number;
   leaseMs: number;
   timeoutMs: number;
@@ -43,6 +51,16 @@ export function retryDelay(attempt: number, p: { baseMs: number; capMs: number }
   return Math.round(exp * (0.8 + 0.4 * random()));
 }
 
+/**
+ * A per-merchant cap that a worker's own slots cannot hold leaves nothing for the others: one
+ * hanging endpoint would fill a worker again. Half is the most one merchant may take.
+ */
+export function checkSenderOptions(o: Pick<WebhookSenderOptions, 'maxInFlight' | 'maxInFlightPerMerchant'>): void {
+  if (!(o.maxInFlightPerMerchant >= 1 && o.maxInFlightPerMerchant <= o.maxInFlight / 2)) {
+    throw new Error(`webhooks: maxInFlightPerMerchant (${o.maxInFlightPerMerchant}) must be between 1 and maxInFlight / 2 (${o.maxInFlight / 2})`);
+  }
+}
+
 /** Never log or store a query string: it may carry the merchant's own token. */
 const endpointOf = (url: string): string => {
   const u = new URL(url);
@@ -51,6 +69,7 @@ const endpointOf = (url: string): string => {
 
 export function createWebhookSender(deps: WebhookSenderDeps): LeaseLoop {
   const { db, log, now, options: o } = deps;
+  checkSenderOptions(o);
   const random = deps.random ?? Math.random;
   // Set by abandon(): outcomes are no longer recorded, as after a killed process.
   let dead = false;
@@ -118,13 +137,17 @@ export function createWebhookSender(deps: WebhookSenderDeps): LeaseLoop {
     maxInFlight: o.maxInFlight,
     pollMs: o.pollMs,
     maintainEveryMs: o.maintainEveryMs,
-    claim: (limit) => claimEvents(db, { now: now(), limit, leaseId: randomUUID(), leaseMs: o.leaseMs, merchants: deps.merchants.map((m) => m.id) }),
-    handle: async (batch) => {
-      await Promise.all(batch.map((ev) => deliver(ev).catch((err: unknown) => log.error({ err, eventId: ev.id }, 'webhook attempt not recorded'))));
-    },
+    claim: (limit) =>
+      claimEvents(db, { now: now(), limit, perMerchant: o.maxInFlightPerMerchant, leaseId: randomUUID(), leaseMs: o.leaseMs, merchants: deps.merchants.map((m) => m.id) }),
+    // Per event, so a slow endpoint holds its own slot only, not the rest of its batch.
+    handleEach: (ev) => deliver(ev).catch((err: unknown) => log.error({ err, eventId: ev.id }, 'webhook attempt not recorded')),
     async maintain() {
-      const n = await reapExpiredEvents(db, { now: now(), limit: 1000 });
-      if (n > 0) log.info({ requeued: n }, 'took back expired webhook leases');
+      const endpoints = deps.merchants.flatMap((m) => {
+        const hook = hooks.get(m.id);
+        return hook ? [{ merchantId: m.id, endpoint: hook.endpoint }] : [];
+      });
+      const n = await reapExpiredEvents(db, { now: now(), limit: 1000, backoff: o.backoff, windowMs: o.windowMs, leaseMs: o.leaseMs, endpoints });
+      if (n.requeued + n.abandoned > 0) log.info(n, 'took back expired webhook leases');
     },
   });
   return {

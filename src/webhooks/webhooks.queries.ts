@@ -1,6 +1,7 @@
 /**
- * SQL of webhook delivery (migrations 500, 502): claim under leases, one statement per
- * attempt that logs it and moves the event, lease recovery, replay and the delivery log.
+ * SQL of webhook delivery (migrations 500, 502): claim under leases with a per-merchant cap,
+ * one statement per attempt that logs it and moves the event, lease recovery (a counted
+ * attempt), replay and the delivery log.
  */
 import { z } from 'zod';
 import type { Queryable } from '../store/db.ts';
@@ -26,22 +27,48 @@ export interface ClaimedEvent {
   leaseId: string;
 }
 
-/** Claims due events of the merchants this worker's config knows; others wait for a worker that does. */
+/**
+ * Claims due events of the merchants this worker's config knows; others wait for a worker that
+ * does. No merchant holds more than `perMerchant` live leases across all workers: its events
+ * beyond that wait in the queue, so one merchant's hanging endpoint (each attempt holding a
+ * slot for the whole timeout) cannot fill the workers and starve the other merchants. The
+ * count is read in the same statement that claims; a concurrent claimer sees the rows this one
+ * picked as locked (skipped) or, once committed, as no longer queued, so the cap holds.
+ * Each merchant below its cap contributes at most its remaining room of its next events,
+ * read through its own queue index (migration 690), so the cost does not grow with a backlog.
+ */
 export async function claimEvents(
   q: Queryable,
-  p: { now: number; limit: number; leaseId: string; leaseMs: number; merchants: string[] },
+  p: { now: number; limit: number; perMerchant: number; leaseId: string; leaseMs: number; merchants: string[] },
 ): Promise<ClaimedEvent[]> {
   const r = await q.query(
-    `WITH due AS (
-       SELECT id FROM webhook_events
-       WHERE status = 'queued' AND next_attempt_at <= $1 AND merchant_id = ANY ($5::text[])
-       ORDER BY next_attempt_at LIMIT $2
+    `WITH busy AS (
+       SELECT merchant_id, count(*)::int AS n FROM webhook_events
+       WHERE status = 'processing' AND lease_until >= $1 AND merchant_id = ANY ($5::text[])
+       GROUP BY merchant_id
+     ), room AS (
+       -- A merchant already at its cap takes nothing this round.
+       SELECT m.merchant_id, $6 - COALESCE(b.n, 0) AS n
+       FROM unnest($5::text[]) AS m (merchant_id) LEFT JOIN busy b ON b.merchant_id = m.merchant_id
+       WHERE COALESCE(b.n, 0) < $6
+     ), candidates AS (
+       SELECT c.id FROM room r
+       CROSS JOIN LATERAL (
+         SELECT e.id FROM webhook_events e
+         WHERE e.merchant_id = r.merchant_id AND e.status = 'queued' AND e.next_attempt_at <= $1
+         ORDER BY e.next_attempt_at, e.id LIMIT r.n
+       ) c
+     ), due AS (
+       -- Locked apart from the LATERAL (FOR UPDATE there would lock per merchant, not skip).
+       SELECT e.id FROM webhook_events e
+       WHERE e.status = 'queued' AND e.id IN (SELECT id FROM candidates)
+       ORDER BY e.next_attempt_at LIMIT $2
        FOR UPDATE SKIP LOCKED
      )
      UPDATE webhook_events e SET status = 'processing', lease_id = $3, lease_until = $4, updated_at = $1
      FROM due WHERE e.id = due.id
      RETURNING e.id, e.merchant_id, e.type, e.data, e.created_at, e.attempts, e.window_start`,
-    [new Date(p.now), p.limit, p.leaseId, new Date(p.now + p.leaseMs), p.merchants],
+    [new Date(p.now), p.limit, p.leaseId, new Date(p.now + p.leaseMs), p.merchants, p.perMerchant],
   );
   return r.rows.map((raw) => {
     const row = eventRow.parse(raw);
@@ -96,18 +123,60 @@ export async function recordAttempt(q: Queryable, a: AttemptRecord): Promise<boo
   return r.rows.length === 1;
 }
 
-/** Events whose worker died mid-attempt go back to the queue: webhooks are at-least-once. */
-export async function reapExpiredEvents(q: Queryable, p: { now: number; limit: number }): Promise<number> {
-  const r = await q.query(
+export interface ReapParams {
+  now: number;
+  limit: number;
+  backoff: { baseMs: number; capMs: number };
+  windowMs: number;
+  /** This worker's lease length: when the taken-back attempt is logged as started. */
+  leaseMs: number;
+  /** Endpoint (origin + path) per merchant, for the attempt log; a merchant not listed is not logged. */
+  endpoints: { merchantId: string; endpoint: string }[];
+}
+
+/**
+ * Events whose worker died mid-attempt go back to the queue: webhooks are at-least-once. The
+ * lost attempt counts as one (it may have reached the merchant) and is logged as
+ * `lease_expired`; the event waits the same backoff as a failed attempt and is abandoned past
+ * its retry window. Without that, an event that kills its worker every time would be claimed
+ * again at once, for ever (retryDelay in sender.ts is the same curve, jitter included).
+ */
+export async function reapExpiredEvents(q: Queryable, p: ReapParams): Promise<{ requeued: number; abandoned: number }> {
+  const r = await q.query<{ status: string; n: number }>(
     `WITH x AS (
-       SELECT id FROM webhook_events WHERE status = 'processing' AND lease_until < $1
-       ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED
+       SELECT e.id, e.lease_until,
+         $1::timestamptz + interval '1 millisecond' * round(LEAST($4::float8, $3::float8 * power(2, LEAST(e.attempts, 30))) * (0.8 + 0.4 * random())) AS next_at
+       FROM webhook_events e WHERE e.status = 'processing' AND e.lease_until < $1
+       ORDER BY e.lease_until LIMIT $2 FOR UPDATE SKIP LOCKED
+     ), u AS (
+       UPDATE webhook_events e SET
+         status = CASE WHEN x.next_at > e.window_start + interval '1 millisecond' * $5::float8 THEN 'abandoned' ELSE 'queued' END,
+         abandoned_at = CASE WHEN x.next_at > e.window_start + interval '1 millisecond' * $5::float8 THEN $1 END,
+         attempts = e.attempts + 1, next_attempt_at = x.next_at, last_status = NULL, last_error = 'lease_expired',
+         lease_id = NULL, lease_until = NULL, updated_at = $1
+       FROM x WHERE e.id = x.id
+       RETURNING e.id, e.merchant_id, e.attempts, e.status, x.lease_until
+     ), l AS (
+       INSERT INTO webhook_attempts (event_id, attempt, endpoint, started_at, duration_ms, status_code, error, outcome)
+       SELECT u.id, u.attempts, h.endpoint, u.lease_until - interval '1 millisecond' * $6::float8,
+         GREATEST(0, round(extract(epoch FROM $1::timestamptz - u.lease_until) * 1000 + $6::float8))::int, NULL, 'lease_expired',
+         CASE u.status WHEN 'abandoned' THEN 'abandoned' ELSE 'retry' END
+       FROM u JOIN unnest($7::text[], $8::text[]) AS h (merchant_id, endpoint) ON h.merchant_id = u.merchant_id
      )
-     UPDATE webhook_events e SET status = 'queued', next_attempt_at = $1, lease_id = NULL, lease_until = NULL, updated_at = $1
-     FROM x WHERE e.id = x.id RETURNING e.id`,
-    [new Date(p.now), p.limit],
+     SELECT status, count(*)::int AS n FROM u GROUP BY status`,
+    [
+      new Date(p.now),
+      p.limit,
+      p.backoff.baseMs,
+      p.backoff.capMs,
+      p.windowMs,
+      p.leaseMs,
+      p.endpoints.map((x) => x.merchantId),
+      p.endpoints.map((x) => x.endpoint),
+    ],
   );
-  return r.rowCount;
+  const n = (s: string) => r.rows.find((x) => x.status === s)?.n ?? 0;
+  return { requeued: n('queued'), abandoned: n('abandoned') };
 }
 
 /** Puts a finished event back in the queue with a fresh retry window; null if none moved. */
