@@ -10,10 +10,10 @@ import type { AppConfig, MerchantConfig } from '../config/index.ts';
 import { AppError, DependencyUnavailableError } from '../http/errors.ts';
 import { hmacSha256, randomAlnum } from '../security/secrets.ts';
 import type { Db } from '../store/db.ts';
-import { keyspace, ttl } from '../store/keyspace.ts';
 import type { Kv } from '../store/kv.ts';
 import type { QrCodeApi } from '../wechat/index.ts';
 import { MAX_QR_EXPIRE_SECONDS, WeChatApiError, WeChatTransportError } from '../wechat/index.ts';
+import { attemptCounter, reserveAttempt } from './attempt-limit.ts';
 import * as C from './binding-codes.queries.ts';
 import { findIdentityById } from './identities.queries.ts';
 import type { BindingsService } from './bindings.service.ts';
@@ -24,6 +24,8 @@ const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
 const CODE_LENGTH = 12;
 /** Wrong codes one user may try in an hour: ~59-bit codes stay out of reach of guessing. */
 const MAX_FAILED_REDEEMS = 10;
+/** How long a try may wait while the user's counter is full of tries still in flight. */
+const TURN_WAIT_MS = 5_000;
 
 export interface BindingCodesDeps {
   db: Db;
@@ -89,6 +91,7 @@ export const isCodeShaped = (code: string): boolean => code.length === CODE_LENG
 
 export function createBindingCodesService(deps: BindingCodesDeps): BindingCodesService {
   const hash = (code: string) => hmacSha256(deps.codeKey, `binding-code:${code}`);
+  const reserve = (identityId: string) => reserveAttempt(deps.kv, [attemptCounter('code-user', identityId)], MAX_FAILED_REDEEMS, TURN_WAIT_MS);
 
   function methodOf(m: MerchantConfig) {
     const method = m.linking.find((l) => l.type === 'binding-code');
@@ -136,18 +139,26 @@ export function createBindingCodesService(deps: BindingCodesDeps): BindingCodesS
     },
 
     async peekBindingCode(p) {
-      const failures = keyspace.linking.attempts('code-user', p.identityId);
-      if (Number((await deps.kv.get(failures)) ?? 0) >= MAX_FAILED_REDEEMS) return null;
-      const row = await C.findRedeemableCode(deps.db, hash(normalizeCode(p.code)), new Date(deps.now()));
-      if (row?.merchantId === p.merchantId) return { accountDisplay: row.accountDisplay };
-      await deps.kv.incr(failures, ttl.proofFailures);
-      return null;
+      // Reserve the try before looking the code up (attempt-limit.ts): parallel guesses must not
+      // all pass a read of the counter. A miss keeps it; a hit or an outage gives it back.
+      const reservation = await reserve(p.identityId);
+      if (!reservation) return null;
+      const row = await C.findRedeemableCode(deps.db, hash(normalizeCode(p.code)), new Date(deps.now())).catch(async (err: unknown) => {
+        await reservation.giveBack(); // an outage says nothing about the code
+        throw err;
+      });
+      if (row?.merchantId !== p.merchantId) {
+        await reservation.keep();
+        return null;
+      }
+      await reservation.giveBack();
+      return { accountDisplay: row.accountDisplay };
     },
 
     async redeemBindingCode(input) {
       const now = new Date(deps.now());
-      const failures = keyspace.linking.attempts('code-user', input.identityId);
-      if (Number((await deps.kv.get(failures)) ?? 0) >= MAX_FAILED_REDEEMS) return { ok: false, reason: 'too_many' };
+      const reservation = await reserve(input.identityId);
+      if (!reservation) return { ok: false, reason: 'too_many' };
       const by = 'code' in input.by ? { codeHash: hash(normalizeCode(input.by.code)) } : { qrScene: input.by.qrScene };
       const outcome = await deps.db.transaction(async (tx) => {
         const row = await C.lockRedeemableCode(tx, by, now);
@@ -165,10 +176,15 @@ export function createBindingCodesService(deps: BindingCodesDeps): BindingCodesS
         // A conflict leaves the code unused: the merchant may resolve it and the user retry.
         await C.markCodeUsed(tx, { id: row.id, identityId: input.identityId, bindingId: linked.binding.id, at: now });
         return { ok: true as const, binding: linked.binding, created: linked.created, merchantId: row.merchantId };
+      }).catch(async (err: unknown) => {
+        await reservation.giveBack(); // an outage says nothing about the code
+        throw err;
       });
-      // A bad code is a failed proof; a refused link (conflict, limit) is no change at all.
-      if (!outcome.ok && outcome.reason === 'invalid_code') {
-        await deps.kv.incr(failures, ttl.proofFailures);
+      // A bad code is a failed proof (its try stays counted); a refused link (conflict, limit)
+      // is no change at all.
+      if (outcome.ok || outcome.reason !== 'invalid_code') await reservation.giveBack();
+      else {
+        await reservation.keep();
         await deps.bindings.audit({
           actor: input.actor,
           action: 'proof.failed',

@@ -122,22 +122,27 @@ export function createBindingsService(deps: BindingsDeps): BindingsService {
     async revokeBinding(p) {
       const now = at();
       const out = await db.transaction(async (tx) => {
-        const current = await B.findBindingById(tx, p.bindingId);
+        // The first read only learns whose binding it is (merchant and identity never change);
+        // everything the decision depends on is read again under the per-user lock, because a
+        // setDefault or another revoke may commit in between (ASVS 5.0 15.4.2).
+        const owner = await B.findBindingById(tx, p.bindingId);
         // Another merchant's binding does not exist for this caller (no IDOR oracle).
-        if (!current || current.merchantId !== p.merchantId) throw new AppError('linking.not_found', 'no such binding');
-        await B.lockUserAtMerchant(tx, current.merchantId, current.identityId);
+        if (!owner || owner.merchantId !== p.merchantId) throw new AppError('linking.not_found', 'no such binding');
+        await B.lockUserAtMerchant(tx, owner.merchantId, owner.identityId);
         const revoked = await B.revokeBindingRow(tx, { id: p.bindingId, merchantId: p.merchantId, actor: p.actor, reason: p.reason, at: now });
-        if (!revoked) return (await B.findBindingById(tx, p.bindingId)) ?? current; // already revoked: idempotent
-        if (current.isDefault) await B.promoteOldestToDefault(tx, current.merchantId, current.identityId);
-        const sub = await I.ensureSubject(tx, current.merchantId, current.identityId);
+        if (!revoked) return (await B.findBindingById(tx, p.bindingId)) ?? owner; // already revoked: idempotent
+        // Always, not only when the revoked row was the default: whether it was is only known
+        // under the lock, and the promotion is a no-op while another active default exists.
+        await B.promoteOldestToDefault(tx, revoked.merchantId, revoked.identityId);
+        const sub = await I.ensureSubject(tx, revoked.merchantId, revoked.identityId);
         await enqueueWebhookEvent(tx, {
-          merchantId: current.merchantId,
+          merchantId: revoked.merchantId,
           type: 'binding.revoked',
           data: { bindingId: revoked.id, account: revoked.accountId, sub, reason: p.reason, revokedAt: now.toISOString() },
         });
         await appendAudit(
           tx,
-          { actor: p.actor, action: 'binding.unlinked', merchantId: current.merchantId, identityId: current.identityId, bindingId: revoked.id, source: p.source ?? null, detail: { reason: p.reason } },
+          { actor: p.actor, action: 'binding.unlinked', merchantId: revoked.merchantId, identityId: revoked.identityId, bindingId: revoked.id, source: p.source ?? null, detail: { reason: p.reason } },
           now,
         );
         return revoked;

@@ -8,7 +8,8 @@
  * - Callback: the code is claimed first (SET NX), so WeChat's double redirect and any replay
  *   wait for and get the first request's outcome; only the claimer consumes the state
  *   (GETDEL) and exchanges the code, once. A duplicate must bring the same state and the same
- *   browser cookie to see that outcome.
+ *   browser cookie to see that outcome. A declined callback (no code) is claimed by its state
+ *   the same way, so its duplicates see the same page too.
  * - WeChat has no PKCE, nonce or `iss` (accepted deviation, RFC 9700 §4.5): state bound to the
  *   browser is the CSRF defence, the official account id in the callback URL plus the appid
  *   in the state key are the mix-up defence (§4.4), and the caller redirects straight to a
@@ -181,6 +182,19 @@ export function createLoginFlowService(deps: LoginFlowDeps): LoginFlowService {
     return exchangeAndLogin(account, client, code, flow);
   }
 
+  /** No code: the user refused consent (§1.4, §13.3). The state is still single-use. */
+  async function declined(account: OfficialAccountConfig, client: Client, state: string, browser: string): Promise<CallbackOutcome> {
+    const flow = await consumeFlow(client.appId, state);
+    if (!flow) return error('expired');
+    if (flow.browser !== browser) return error('cross_browser', flow);
+    if (flow.identityId && flow.scope === 'snsapi_userinfo') {
+      // Declining the profile keeps the base login: ask only when necessary, never force (§1.8).
+      const sessionId = await deps.sessions.create({ identityId: flow.identityId, appId: account.appId, authTime: Math.floor(deps.now() / 1000), scopes: ['snsapi_base'] });
+      return { kind: 'ok', sessionId, next: flow.next };
+    }
+    return error('declined', flow);
+  }
+
   /** A store or WeChat outage turns into the retry page, never a session (SECURITY.md D1); say which. */
   function failedClosed(err: unknown): void {
     if (err instanceof DependencyUnavailableError) deps.log.warn({ dependency: err.dependency, cause: (err.cause as Error | undefined)?.message }, 'login callback failed closed');
@@ -209,7 +223,7 @@ export function createLoginFlowService(deps: LoginFlowDeps): LoginFlowService {
     return first.outcome;
   };
 
-  /** Claims the code (SET NX) or waits for whoever holds it; the claimer consumes the state and exchanges. */
+  /** Claims the code (SET NX) or waits for whoever holds it; the claimer consumes the state (and exchanges the code). */
   async function settle(key: string, run: () => Promise<CallbackOutcome>, state: string, browser: string): Promise<FirstRecord | CallbackOutcome> {
     if (!(await deps.kv.setIfAbsent(key, JSON.stringify({ s: 'pending' }), ttl.codeSingleFlight))) return awaitFirst(key);
     let outcome: CallbackOutcome;
@@ -226,37 +240,39 @@ export function createLoginFlowService(deps: LoginFlowDeps): LoginFlowService {
     return record;
   }
 
+  /**
+   * Runs `run` once per key across copies of one callback: duplicates on this instance share the
+   * first one's promise (set before any await); only those landing on another instance poll the
+   * Kv. Either way they get the first outcome, if they bring its state and browser.
+   */
+  async function singleFlight(key: string, run: () => Promise<CallbackOutcome>, state: string, browser: string): Promise<CallbackOutcome> {
+    let shared = inflight.get(key);
+    if (!shared) {
+      shared = settle(key, run, state, browser);
+      inflight.set(key, shared);
+      // Later replays read the Kv record; the map only bridges the in-flight moment.
+      void shared.finally(() => inflight.delete(key)).catch(() => undefined);
+    }
+    return sameFlow(await shared, state, browser);
+  }
+
   async function callback(p: { oa: string | undefined; app?: string; code: string | undefined; state: string | undefined; browserId: string | undefined }): Promise<CallbackOutcome> {
     const account = deps.config.officialAccounts.find((a) => a.id === p.oa);
     const client = p.app === 'web' ? account?.websiteApp : account;
     if (!account || !client || !p.state || !STATE_RE.test(p.state)) return error('expired');
     const browser = digest(p.browserId ?? '');
     try {
-      if (!p.code) {
-        // No code: the user refused consent (§1.4, §13.3). The state is still single-use.
-        const flow = await consumeFlow(client.appId, p.state);
-        if (!flow) return error('expired');
-        if (flow.browser !== browser) return error('cross_browser', flow);
-        if (flow.identityId && flow.scope === 'snsapi_userinfo') {
-          // Declining the profile keeps the base login: ask only when necessary, never force (§1.8).
-          const sessionId = await deps.sessions.create({ identityId: flow.identityId, appId: account.appId, authTime: Math.floor(deps.now() / 1000), scopes: ['snsapi_base'] });
-          return { kind: 'ok', sessionId, next: flow.next };
-        }
-        return error('declined', flow);
+      const { code, state } = p;
+      if (!code) {
+        // WeChat's double redirect hits a declined callback too (A10, T7): without a code the
+        // state names the callback, so it is the single-flight key. A ':' never appears in a
+        // code (CODE_RE), so this key cannot meet a real code's.
+        const key = keyspace.linking.code(client.appId, `declined:${state}`);
+        return await singleFlight(key, () => declined(account, client, state, browser), state, browser);
       }
-      if (!CODE_RE.test(p.code)) return error('code_spent');
-      const key = keyspace.linking.code(client.appId, p.code);
-      // Duplicates on this instance share the first one's promise (set before any await);
-      // only those landing on another instance poll the Kv.
-      let shared = inflight.get(key);
-      if (!shared) {
-        const { code, state } = p;
-        shared = settle(key, () => first(account, client, code, state, browser), state, browser);
-        inflight.set(key, shared);
-        // Later replays read the Kv record; the map only bridges the in-flight moment.
-        void shared.finally(() => inflight.delete(key)).catch(() => undefined);
-      }
-      return sameFlow(await shared, p.state, browser);
+      if (!CODE_RE.test(code)) return error('code_spent');
+      const key = keyspace.linking.code(client.appId, code);
+      return await singleFlight(key, () => first(account, client, code, state, browser), state, browser);
     } catch (err) {
       if (!(err instanceof DependencyUnavailableError)) throw err;
       failedClosed(err);

@@ -6,6 +6,7 @@
  * provider cannot be replayed at another's callback (RFC 9700 §4.4.2.2).
  * Plain-http issuers are accepted on loopback only (the demo IdP and tests).
  */
+import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { DependencyUnavailableError } from '../http/errors.ts';
 
@@ -42,8 +43,16 @@ export function createOidcConnector(deps: { fetch: typeof fetch; timeoutMs?: num
   const boundedFetch: oidc.CustomFetch = (url, options) =>
     deps.fetch(url, { ...options, redirect: 'manual', signal: options.signal ?? AbortSignal.timeout(timeoutMs) } as RequestInit);
 
+  /**
+   * The cache key is everything the Configuration holds that an admin can edit at runtime
+   * (the config overlay): issuer, client id and client secret. Without the secret a corrected
+   * or rotated secret never took effect, and a revoked one stayed in use, until a restart.
+   * The secret enters as a digest, so the key is no copy of it. An entry left behind by an
+   * old secret is small and bounded by the number of edits.
+   */
   function configFor(m: OidcMethod): Promise<oidc.Configuration> {
-    const key = `${m.issuer}\n${m.clientId}`;
+    const secretDigest = createHash('sha256').update(m.clientSecret).digest('base64url');
+    const key = `${m.issuer}\n${m.clientId}\n${secretDigest}`;
     let p = configs.get(key);
     if (!p) {
       const issuer = new URL(m.issuer);

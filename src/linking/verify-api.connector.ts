@@ -9,6 +9,7 @@
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
 import { DependencyUnavailableError } from '../http/errors.ts';
+import { readCappedText } from '../security/capped-body.ts';
 import { randomId } from '../security/secrets.ts';
 import { deadlineSignal } from '../store/deadline.ts';
 
@@ -43,6 +44,7 @@ export interface VerifyRequest {
   fields: Record<string, string>;
 }
 
+/** In bytes; checked while reading, so a larger answer is never buffered whole. */
 const MAX_ANSWER_BYTES = 16 * 1024;
 
 /** A `whsec_`-prefixed secret is base64 (the Standard Webhooks form); anything else is used as raw bytes. */
@@ -63,10 +65,9 @@ export async function callVerifyApi(fetchFn: typeof fetch, endpoint: VerifyEndpo
   const body = JSON.stringify(req);
   // An answer that arrived while our event loop was stalled still counts (store/deadline.ts).
   const deadline = deadlineSignal(endpoint.timeoutMs);
-  let res: Response;
   let text: string;
   try {
-    res = await fetchFn(endpoint.url, {
+    const res = await fetchFn(endpoint.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json', ...signedHeaders(endpoint.secret, body, now) },
       body,
@@ -74,13 +75,18 @@ export async function callVerifyApi(fetchFn: typeof fetch, endpoint: VerifyEndpo
       redirect: 'manual',
       signal: deadline.signal,
     });
-    text = await res.text().catch(() => '');
+    if (res.status !== 200) {
+      // Not an answer: let the connection go rather than read whatever came with it.
+      await res.body?.cancel().catch(() => undefined);
+      throw new Error(`verify API answered HTTP ${res.status}`);
+    }
+    // Read within the deadline and at most MAX_ANSWER_BYTES of it (security/capped-body.ts).
+    text = await readCappedText(res, MAX_ANSWER_BYTES);
   } catch (err) {
     throw new DependencyUnavailableError('merchant', err);
   } finally {
     deadline.done();
   }
-  if (res.status !== 200 || text.length > MAX_ANSWER_BYTES) throw new DependencyUnavailableError('merchant', new Error(`verify API answered HTTP ${res.status}`));
   let json: unknown;
   try {
     json = JSON.parse(text);

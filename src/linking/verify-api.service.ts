@@ -4,7 +4,9 @@
  * puts it back only when the merchant says `continue`, so a double submit cannot run a
  * step twice. Failed attempts are counted per user and per account (the account is known
  * only as a keyed hash of the first step's answers) and cut off at `maxFailedAttempts` an
- * hour. What the user typed goes to the merchant and nowhere else: not stored, not logged.
+ * hour; each call to the merchant first reserves its try on both counters (attempt-limit.ts),
+ * so parallel submissions cannot pass the check together. What the user typed goes to the
+ * merchant and nowhere else: not stored, not logged.
  *
  * Calls to one merchant's verify API go through a bulkhead: at most MERCHANT_CALLS at a
  * time, the rest queue (up to MERCHANT_QUEUE_MS). A burst of users finishing at once (200
@@ -15,6 +17,7 @@ import { z } from 'zod';
 import type { MerchantConfig } from '../config/index.ts';
 import { AppError } from '../http/errors.ts';
 import { hmacSha256, randomId } from '../security/secrets.ts';
+import { attemptCounter, reserveAttempt } from './attempt-limit.ts';
 import { keyspace, ttl } from '../store/keyspace.ts';
 import type { Kv } from '../store/kv.ts';
 import { createPoolGate, type PoolGate } from '../store/pool-gate.ts';
@@ -64,6 +67,23 @@ const MAX_VALUE = 128;
 const MERCHANT_CALLS = 16;
 const MERCHANT_QUEUE_MS = 10_000;
 
+/**
+ * One account however it is typed: the merchant normalises a card number written with spaces,
+ * dashes or dots, full-width digits or lower-case letters to the same account, so the key of
+ * the per-account failure counter must too, or re-formatting the input resets the counter.
+ * Invisible format characters (zero-width space, soft hyphen) go too. Two inputs sharing a
+ * key only makes the counter stricter, so erring towards folding is the safe side.
+ */
+export function normalizeAccountValue(v: string): string {
+  return v.normalize('NFKC').replace(/[\s\p{Pd}.\p{Cf}]/gu, '').toUpperCase();
+}
+
+/** The keyed hash that stands for the account named by the first step's answers. */
+export function accountKeyOf(key: Buffer, values: Record<string, string>): string {
+  const normalized = Object.fromEntries(Object.entries(values).map(([name, v]) => [name, normalizeAccountValue(v)]));
+  return hmacSha256(key, canonicalJson(normalized));
+}
+
 export function createVerifyApiService(deps: VerifyApiDeps): VerifyApiService {
   const bulkheads = new Map<string, PoolGate>();
   const bulkheadOf = (merchantId: string): PoolGate => {
@@ -81,13 +101,14 @@ export function createVerifyApiService(deps: VerifyApiDeps): VerifyApiService {
     if (!m || !method || method.type !== 'verify-api') throw new AppError('linking.not_found');
     return { m, method };
   }
-  const userCounter = (merchantId: string, identityId: string) => keyspace.linking.attempts('verify-user', `${merchantId}:${identityId}`);
-  const accountCounter = (merchantId: string, key: string) => keyspace.linking.attempts('verify-account', `${merchantId}:${key}`);
-  const count = async (key: string) => Number((await deps.kv.get(key)) ?? 0);
+  const countersOf = (proof: Proof) => [
+    attemptCounter('verify-user', `${proof.merchantId}:${proof.identityId}`),
+    ...(proof.accountKey ? [attemptCounter('verify-account', `${proof.merchantId}:${proof.accountKey}`)] : []),
+  ];
+  const reserve = (proof: Proof, max: number) => reserveAttempt(deps.kv, countersOf(proof), max, MERCHANT_QUEUE_MS);
 
+  /** Audits a failed proof; its try is already counted (a reservation kept). */
   async function failed(proof: Proof, reason: string, message: string): Promise<VerifyStep> {
-    await deps.kv.incr(userCounter(proof.merchantId, proof.identityId), ttl.proofFailures);
-    if (proof.accountKey) await deps.kv.incr(accountCounter(proof.merchantId, proof.accountKey), ttl.proofFailures);
     await deps.bindings.audit({
       actor: `user:${proof.identityId}`,
       action: 'proof.failed',
@@ -101,15 +122,32 @@ export function createVerifyApiService(deps: VerifyApiDeps): VerifyApiService {
 
   async function advance(proof: Proof, step: 'start' | 'continue', values: Record<string, string>): Promise<VerifyStep> {
     const { method } = endpointOf(proof.merchantId);
+    // The try is counted before the merchant sees it (ASVS 5.0 15.4.2): checking the counters
+    // and counting only after a rejection let 15 parallel guesses through a limit of 5.
+    const reservation = await reserve(proof, method.maxFailedAttempts);
+    if (!reservation) return { kind: 'too_many', next: proof.next };
     const gate = bulkheadOf(proof.merchantId);
-    await gate.acquire();
+    // No turn at the merchant (the bulkhead is full): the guess went nowhere, so it is no try.
+    await gate.acquire().catch(async (err: unknown) => {
+      await reservation.giveBack();
+      throw err;
+    });
     let answer;
     try {
       answer = await callVerifyApi(deps.fetch, method, { step, attempt: proof.attempt, fields: values }, new Date(deps.now()));
+    } catch (err) {
+      // No answer (a timeout, a bad reply) tells the user nothing about the guess, so it is no
+      // failure either: a slow or failing merchant must not lock its users' accounts for an hour.
+      await reservation.giveBack();
+      throw err;
     } finally {
       gate.release();
     }
-    if (answer.status === 'rejected') return failed(proof, 'rejected', answer.message ?? '');
+    if (answer.status === 'rejected') {
+      await reservation.keep();
+      return failed(proof, 'rejected', answer.message ?? '');
+    }
+    await reservation.giveBack();
     if (answer.status === 'verified') {
       const result = await deps.bindings.link({
         merchantId: proof.merchantId,
@@ -129,8 +167,7 @@ export function createVerifyApiService(deps: VerifyApiDeps): VerifyApiService {
 
   return {
     async begin(p) {
-      const { m, method } = endpointOf(p.merchantId);
-      if ((await count(userCounter(m.id, p.identityId))) >= method.maxFailedAttempts) return { kind: 'too_many', next: p.next };
+      const { m } = endpointOf(p.merchantId);
       const proof: Proof = { kind: 'verify-api', merchantId: m.id, identityId: p.identityId, attempt: randomId(16), step: 0, fields: [], next: p.next };
       return advance(proof, 'start', {});
     },
@@ -144,16 +181,17 @@ export function createVerifyApiService(deps: VerifyApiDeps): VerifyApiService {
       const values: Record<string, string> = {};
       for (const f of proof.fields) {
         const v = p.values[f.name];
-        if (typeof v !== 'string' || v.trim() === '' || v.length > MAX_VALUE) return failed(proof, 'invalid_input', '');
+        if (typeof v !== 'string' || v.trim() === '' || v.length > MAX_VALUE) {
+          // Never reaches the merchant, but still a failed try (a reservation kept at once).
+          const reservation = await reserve(proof, method.maxFailedAttempts);
+          if (!reservation) return { kind: 'too_many', next: proof.next };
+          await reservation.keep();
+          return failed(proof, 'invalid_input', '');
+        }
         values[f.name] = v.trim();
       }
       // The first answers name the account (e.g. the card number): count failures against it too.
-      if (!proof.accountKey) proof.accountKey = hmacSha256(deps.accountKey, canonicalJson(values));
-      if (
-        (await count(userCounter(proof.merchantId, proof.identityId))) >= method.maxFailedAttempts ||
-        (await count(accountCounter(proof.merchantId, proof.accountKey))) >= method.maxFailedAttempts
-      )
-        return { kind: 'too_many', next: proof.next };
+      if (!proof.accountKey) proof.accountKey = accountKeyOf(deps.accountKey, values);
       return advance(proof, 'continue', values);
     },
   };

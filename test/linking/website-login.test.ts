@@ -126,7 +126,14 @@ describe('website QR login (wechat-protocol.md §1.10)', () => {
     const declined = await desk.get(cb.pathname + cb.search);
     expect(declined.status).toBe(200);
     expect(declined.text).toContain('/wechat/login?merchant=site');
-    expect((await desk.get(cb.pathname + cb.search)).status).toBe(400);
+    // A repeat of the same callback is a duplicate and gets the first outcome (SECURITY.md T7),
+    // not a second run; the state itself is spent: brought back with a code, it is refused.
+    const again = await desk.get(cb.pathname + cb.search);
+    expect(again.status).toBe(200);
+    expect(again.text).toContain('/wechat/login?merchant=site');
+    const withCode = new URL(cb);
+    withCode.searchParams.set('code', 'forgedcode0123');
+    expect((await desk.get(withCode.pathname + withCode.search)).status).toBe(400);
   });
 
   it('When the website callback is opened in another browser, or its code comes back on the official account\'s callback, then it is refused', async () => {

@@ -1,6 +1,6 @@
 /**
  * Binding uniqueness under random interleavings (SECURITY.md D5, T7; DESIGN.md "Linking"):
- * users link and unlink accounts at two merchants at once — one `exclusive` (an account
+ * users link, unlink and make default accounts at two merchants at once — one `exclusive` (an account
  * belongs to one WeChat user) with maxAccountsPerUser 2, one shared with a limit of 3 —
  * from two app instances. After any order: the DB's partial unique indexes and the per-user
  * lock keep every policy (one active binding per exclusive account, none over the limit,
@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { expect } from 'vitest';
 import { merchantSchema, type MerchantConfig } from '../../src/config/schema.ts';
+import { AppError } from '../../src/http/errors.ts';
 import { createBindingsService, type BindingsService } from '../../src/linking/bindings.service.ts';
 import type { LinkResult } from '../../src/linking/types.ts';
 import type { Db, Transaction } from '../../src/store/db.ts';
@@ -26,9 +27,10 @@ const MERCHANTS = new Map([
 const log = pino({ level: 'silent' });
 export const bindingsService = (d: Db) => createBindingsService({ db: d, log, now: Date.now, merchant: (id) => MERCHANTS.get(id) });
 
-type Op = { kind: 'link'; on: 0 | 1; merchant: string; user: number; account: number; delayMs: number } | { kind: 'unlink'; on: 0 | 1; merchant: string; user: number; account: number; delayMs: number };
+type Op = { kind: 'link' | 'unlink' | 'default'; on: 0 | 1; merchant: string; user: number; account: number; delayMs: number };
 const op = fc.record({
-  kind: fc.constantFrom('link', 'link', 'link', 'unlink'),
+  // 'default' racing 'unlink' of the same binding once left a user with no default at all.
+  kind: fc.constantFrom('link', 'link', 'link', 'unlink', 'default'),
   on: fc.constantFrom(0 as const, 1 as const),
   merchant: fc.constantFrom('excl', 'shared'),
   user: fc.nat(3),
@@ -43,13 +45,21 @@ export function bindingProperty(instances: [BindingsService, BindingsService], d
     const users = ids.rows.map((r) => r.id);
     const account = (n: number) => `${run}-acct-${n}`;
     const results = await Promise.all(
-      ops.map(async (o): Promise<LinkResult | 'unlinked' | 'nothing'> => {
+      ops.map(async (o): Promise<LinkResult | 'unlinked' | 'defaulted' | 'nothing'> => {
         await new Promise((r) => setTimeout(r, o.delayMs));
         const svc = instances[o.on];
         if (o.kind === 'link')
           return svc.link({ merchantId: o.merchant, identityId: users[o.user]!, account: { id: account(o.account), display: null }, proof: 'binding-code', actor: 'test', source: 'api' });
         const active = await svc.listBindings({ merchantId: o.merchant, identityId: users[o.user]!, accountId: account(o.account), status: 'active' });
         if (!active[0]) return 'nothing';
+        if (o.kind === 'default') {
+          // Unlinked in the meantime: not found, and nothing changed.
+          const made = await svc.setDefault({ merchantId: o.merchant, identityId: users[o.user]!, bindingId: active[0].id, actor: 'test' }).then(
+            () => true,
+            (err: unknown) => (err instanceof AppError && err.code === 'linking.not_found' ? false : Promise.reject(err)),
+          );
+          return made ? 'defaulted' : 'nothing';
+        }
         await svc.revokeBinding({ merchantId: o.merchant, bindingId: active[0].id, actor: 'test', reason: 'user' });
         return 'unlinked';
       }),

@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 describe('property: binding uniqueness under random interleavings', () => {
-  it('When users link and unlink in any order from two instances, then exclusive, maxAccountsPerUser, one default and nothing half-written all hold', async () => {
+  it('When users link, unlink and change their default in any order from two instances, then exclusive, maxAccountsPerUser, one default and nothing half-written all hold', async () => {
     await fc.assert(bindingProperty([bindingsService(db), bindingsService(second ?? db)], db), { numRuns: RUNS });
   }, 120_000);
 
