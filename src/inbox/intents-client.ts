@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import type { MerchantConfig } from '../config/index.ts';
+import { BodyTooLargeError, readCappedText } from '../security/capped-body.ts';
 import { digest } from '../store/keyspace.ts';
 import { createSigner } from '../webhooks/signing.ts';
 import { replySchema, type Reply } from './reply.ts';
@@ -44,24 +45,14 @@ export interface IntentsClient {
 const MAX_ANSWER_BYTES = 16 * 1024;
 const answerSchema = z.object({ reply: replySchema.nullable().optional() });
 
+/** The answer's text, at most MAX_ANSWER_BYTES of it (src/security/capped-body.ts). */
 async function readCapped(res: Response, limit: number): Promise<string> {
-  const declared = Number(res.headers.get('content-length') ?? 0);
-  if (declared > limit) throw new IntentError('invalid', res.status);
-  const reader = res.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new IntentError('invalid', res.status);
-    }
-    chunks.push(value);
+  try {
+    return await readCappedText(res, limit);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) throw new IntentError('invalid', res.status);
+    throw err;
   }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export function createIntentsClient(o: { fetch: typeof fetch; now: () => number }): IntentsClient {
