@@ -16,8 +16,14 @@ import https from 'node:https';
 import type { FetchLike } from './http.ts';
 
 export interface HttpAgentOptions {
-  /** Connections per origin (default 256: above the notice dispatcher's concurrency). */
+  /**
+   * Connections per origin (default: no limit, as fetch). A limit queues calls inside the
+   * agent while their timeout already runs: a burst of 1,000 login callbacks (each a code
+   * exchange) then timed some out behind 256 sockets. Callers bound their own concurrency.
+   */
   maxSockets?: number;
+  /** Idle connections kept per origin (default 256). */
+  maxFreeSockets?: number;
   /** How long an idle connection is kept (default 4 s, below Node's and most servers' 5 s). */
   idleMs?: number;
   /** Largest body accepted (default 8 MB; WeChat's largest JSON answers are a few hundred KB). */
@@ -30,7 +36,7 @@ export interface HttpAgentFetch extends FetchLike {
 }
 
 export function createHttpAgentFetch(o: HttpAgentOptions = {}): HttpAgentFetch {
-  const agentOptions = { keepAlive: true, maxSockets: o.maxSockets ?? 256, maxFreeSockets: o.maxSockets ?? 256, timeout: o.idleMs ?? 4_000, scheduling: 'lifo' as const };
+  const agentOptions = { keepAlive: true, maxSockets: o.maxSockets ?? Infinity, maxFreeSockets: o.maxFreeSockets ?? 256, timeout: o.idleMs ?? 4_000, scheduling: 'lifo' as const };
   const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
   const maxBody = o.maxBodyBytes ?? 8 * 1024 * 1024;
 
