@@ -16,11 +16,11 @@
  */
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { DependencyUnavailableError } from '../http/errors.ts';
 import { parseStored } from '../store/rows.ts';
 import type { Db } from '../store/db.ts';
 import { digest, keyspace, ttl } from '../store/keyspace.ts';
 import type { Kv } from '../store/kv.ts';
+import { createKvOutage } from './kv-outage.ts';
 import { replySchema, type Reply } from './reply.ts';
 
 type Source = 'kv' | 'db';
@@ -57,15 +57,11 @@ const dbRow = z.object({ state: z.enum(['pending', 'done']), reply: replySchema.
 export function createClaimStore(o: { kv: Kv; db: Db; now: () => number; log: Logger; ttlMs?: number }): ClaimStore {
   const { kv, db, now, log } = o;
   const ttlMs = o.ttlMs ?? ttl.pushDedupe;
-  let kvFailedAt = Number.NEGATIVE_INFINITY;
-  const degraded = () => now() - kvFailedAt < ttlMs;
+  const outage = createKvOutage({ now, windowMs: ttlMs, log, component: 'inbox.claims', fallback: 'push de-duplication' });
+  const degraded = outage.degraded;
   const kKey = (appId: string, key: string) => keyspace.inbox.dedupe(appId, key);
 
-  function kvDown(err: unknown): void {
-    if (!(err instanceof DependencyUnavailableError)) throw err;
-    if (!degraded()) log.warn({ component: 'inbox.claims' }, 'kv unavailable; push de-duplication falls back to Postgres');
-    kvFailedAt = now();
-  }
+  const kvDown = (err: unknown): void => outage.noted(err);
 
   function parseKv(raw: string): ClaimView {
     const r = parseStored(kvRecord, raw);

@@ -13,10 +13,11 @@
  * the route answers 503; WeChat retries.
  */
 import type { Logger } from 'pino';
-import { AppError, DependencyUnavailableError } from '../http/errors.ts';
+import { AppError } from '../http/errors.ts';
 import type { Db } from '../store/db.ts';
 import { keyspace, ttl } from '../store/keyspace.ts';
 import type { Kv } from '../store/kv.ts';
+import { createKvOutage } from './kv-outage.ts';
 
 export interface ReplayGuard {
   /** Resolves when `bodyHash` is the first (or the same) body seen with `signature`; else a 403. */
@@ -30,8 +31,7 @@ const reused = (): AppError => new AppError('request.forbidden', 'push refused',
 export function createReplayGuard(o: { kv: Kv; db: Db; now: () => number; log: Logger; ttlMs?: number }): ReplayGuard {
   const { kv, db, now, log } = o;
   const ttlMs = o.ttlMs ?? ttl.pushReplay;
-  let kvFailedAt = Number.NEGATIVE_INFINITY;
-  const degraded = () => now() - kvFailedAt < ttlMs;
+  const outage = createKvOutage({ now, windowMs: ttlMs, log, component: 'inbox.replay', fallback: 'the plaintext replay guard' });
 
   /** The body first bound to this signature in Postgres (binding ours when there was none). */
   async function dbBound(appId: string, signature: string, bodyHash: string): Promise<string> {
@@ -59,11 +59,9 @@ export function createReplayGuard(o: { kv: Kv; db: Db; now: () => number; log: L
       try {
         bound = await kvBound(appId, signature, bodyHash);
         // Just after an outage, the signature may have been bound in Postgres meanwhile.
-        if (bound === bodyHash && degraded()) bound = await dbBound(appId, signature, bodyHash);
+        if (bound === bodyHash && outage.degraded()) bound = await dbBound(appId, signature, bodyHash);
       } catch (err) {
-        if (!(err instanceof DependencyUnavailableError)) throw err;
-        if (!degraded()) log.warn({ component: 'inbox.replay' }, 'kv unavailable; the plaintext replay guard falls back to Postgres');
-        kvFailedAt = now();
+        outage.noted(err);
         bound = await dbBound(appId, signature, bodyHash);
       }
       // null: the Kv binding expired between SET NX and GET, so no other body holds it now.
